@@ -1,0 +1,50 @@
+"""Facts about each target the validator checks against (see docs/rules.md for sources)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    vendor: Literal["amd", "nvidia"]
+    wave_size: int
+    #: Shared memory (LDS) one block may use, in bytes.
+    shared_bytes: int
+    #: Registers (32-bit) one lane/thread may use at most (VGPR+AGPR on CDNA).
+    max_registers: int
+    #: Side of the square base tile register tiles are built from.
+    base_tile: int
+    #: Alignment of each shared allocation, in bytes.
+    shared_align: int
+    #: Most threads per block.
+    max_threads: int
+    description: str
+
+    @property
+    def is_amd(self) -> bool:
+        return self.vendor == "amd"
+
+
+_KIB = 1024
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("gfx942", "amd", 64, 64 * _KIB, 512, 16, 16, 1024, "MI300X / MI325X (CDNA3)"),
+        Target("gfx940", "amd", 64, 64 * _KIB, 512, 16, 16, 1024, "MI300A-class CDNA3 (Debian hipcc builds it)"),
+        Target("gfx90a", "amd", 64, 64 * _KIB, 512, 16, 16, 1024, "MI200 (CDNA2)"),
+        Target("gfx950", "amd", 64, 160 * _KIB, 512, 16, 16, 1024, "MI350X / MI355X (CDNA4)"),
+        Target("sm_90a", "nvidia", 32, 227 * _KIB, 255, 16, 16, 1024, "H100 / H200 (Hopper)"),
+        Target("sm_80", "nvidia", 32, 163 * _KIB, 255, 16, 16, 1024, "A100 (Ampere)"),
+    )
+}
+
+
+def get_target(name: str) -> Target:
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise ValueError(f"unknown target `{name}`; known targets: {', '.join(TARGETS)}") from None

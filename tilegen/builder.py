@@ -1,0 +1,674 @@
+"""The schedule builder: the Python API a kernel author writes schedules with.
+
+A schedule reads top to bottom like the HipKittens kernel it becomes::
+
+    k = Kernel("baseline", warps=4, block=(128, 128), k_step=32)
+    As = k.shared("As", 128, 32)
+    ...
+    with k.k_loop() as kt:
+        k.load_tile(As, "A", kt)      # group<4>::load(As, g.a, {0, 0, block_row, kt})
+        k.sync()
+        k.load(a, As, row=wr)         # load(a, subtile_inplace<32, 32>(As, {warp_row, 0}))
+        k.mma(acc, a, b)
+
+Coordinates that come from the block, the warp or the K step are derived here (``load_tile``,
+``store``), so the common case has no index arithmetic in the user's code. Every op records the
+user's Python line. ``build()`` returns the plain-data ``ir.Kernel``; nothing here validates
+beyond what is needed to build (see ``tilegen.validate``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, Optional, Union
+
+from ir import models as m
+from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, Expr, ExprLike, Var, as_expr
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class BuildError(ValueError):
+    """The schedule cannot even be built (a misuse of the builder API)."""
+
+
+def _caller_loc() -> m.SourceLoc:
+    """The first stack frame outside tilegen's own package: the user's line."""
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            path = os.path.abspath(frame.f_code.co_filename)
+            if not path.startswith(_PACKAGE_DIR + os.sep) and "contextlib" not in path:
+                return m.SourceLoc(file=_short_path(path), line=frame.f_lineno, function=frame.f_code.co_name)
+            frame = frame.f_back
+    finally:
+        del frame
+    return m.SourceLoc(file="<unknown>", line=0)
+
+
+def _short_path(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+# --------------------------------------------------------------------------------------------
+# Handles: what the builder gives back for declared storage
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SharedView:
+    """One pipeline buffer of a shared tile (or the tile itself when single-buffered)."""
+
+    tile: m.SharedTile
+    buffer: Optional[Expr]
+
+    def ref(self) -> m.SharedRef:
+        return m.SharedRef(tile=self.tile.name, buffer=self.buffer)
+
+
+class SharedTile(SharedView):
+    """Handle for a declared shared tile; index it with a buffer number or expression."""
+
+    def __init__(self, tile: m.SharedTile):
+        object.__setattr__(self, "tile", tile)
+        object.__setattr__(self, "buffer", None)
+
+    def __getitem__(self, buffer: ExprLike) -> SharedView:
+        return SharedView(self.tile, as_expr(buffer))
+
+    @property
+    def name(self) -> str:
+        return self.tile.name
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.tile.rows, self.tile.cols)
+
+
+@dataclass(frozen=True)
+class RegView:
+    tile: m.RegisterTile
+    index: Optional[Expr]
+
+    def ref(self) -> m.RegRef:
+        return m.RegRef(tile=self.tile.name, index=self.index)
+
+
+class RegisterTile(RegView):
+    """Handle for a declared register tile or register-tile array (index it: ``acc[i]``)."""
+
+    def __init__(self, tile: m.RegisterTile):
+        object.__setattr__(self, "tile", tile)
+        object.__setattr__(self, "index", None)
+
+    def __getitem__(self, index: ExprLike) -> RegView:
+        return RegView(self.tile, as_expr(index))
+
+    def __iter__(self) -> Iterator[RegView]:
+        return (self[i] for i in range(self.tile.count))
+
+    def __len__(self) -> int:
+        return self.tile.count
+
+    @property
+    def name(self) -> str:
+        return self.tile.name
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.tile.rows, self.tile.cols)
+
+
+@dataclass(frozen=True)
+class StageBuffer:
+    buffer: m.StageBuffer
+
+    @property
+    def name(self) -> str:
+        return self.buffer.name
+
+
+class Role:
+    """Handle for a role. ``with role:`` opens a branch only its warps run; ``role.warp`` is the
+    warp's index inside the role."""
+
+    def __init__(self, builder: Kernel, role: m.Role):
+        self._builder = builder
+        self.role = role
+
+    @property
+    def name(self) -> str:
+        return self.role.name
+
+    @property
+    def warp(self) -> Expr:
+        return Var(name=WARP) - self.role.first
+
+    @property
+    def warps(self) -> range:
+        return self.role.warps
+
+    def __enter__(self) -> Role:
+        self._builder._open_role(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._builder._close_block()
+
+
+SharedLike = Union[SharedTile, SharedView]
+RegLike = Union[RegisterTile, RegView]
+
+
+def _reg_ref(reg: RegLike) -> m.RegRef:
+    if isinstance(reg, RegisterTile) and reg.tile.count > 1:
+        raise BuildError(
+            f"`{reg.name}` is an array of {reg.tile.count} register tiles; index it, e.g. `{reg.name}[0]`"
+        )
+    return reg.ref()
+
+
+# --------------------------------------------------------------------------------------------
+# Block-order helpers (passed to Kernel(order=...))
+# --------------------------------------------------------------------------------------------
+
+
+def row_major() -> m.TileOrder:
+    return m.TileOrder(kind="row_major")
+
+
+def column_major() -> m.TileOrder:
+    return m.TileOrder(kind="column_major")
+
+
+def grouped(group_m: int) -> m.TileOrder:
+    """ThunderKittens' SUPER_M / HipKittens' WGM: walk ``group_m`` tile rows before moving right."""
+    return m.TileOrder(kind="grouped", group_m=group_m)
+
+
+def xcd_remap(num_xcds: int = 8, chunk: int = 1) -> m.XcdRemap:
+    return m.XcdRemap(num_xcds=num_xcds, chunk=chunk)
+
+
+# --------------------------------------------------------------------------------------------
+# The builder
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Frame:
+    """An open block of statements (the kernel body, a loop, a branch)."""
+
+    kind: str
+    body: list
+    make: object = None  # callable(body) -> Stmt, for frames that become one statement
+    role: Optional[str] = None
+
+
+class Kernel:
+    """Builds one GEMM kernel schedule. See the module docstring and docs/ir.md."""
+
+    A: Literal["A"] = "A"
+    B: Literal["B"] = "B"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        warps: int,
+        block: tuple[int, int],
+        k_step: int,
+        b_layout: Literal["kn", "nk"] = "kn",
+        c_dtype: Literal["f32", "bf16"] = "f32",
+        order: Optional[m.TileOrder] = None,
+        persistent: Optional[int] = None,
+        xcd: Optional[m.XcdRemap] = None,
+        grid: Optional[Literal["2d", "linear"]] = None,
+        min_blocks_per_cu: int = 1,
+        edge: Literal["refuse", "pad"] = "refuse",
+    ):
+        self._loc = _caller_loc()
+        self.name = name
+        order = order or m.TileOrder()
+        if grid is None:
+            simple = order.kind == "row_major" and persistent is None and xcd is None
+            grid = "2d" if simple else "linear"
+        self.launch = m.Launch(
+            num_warps=warps,
+            block_m=block[0],
+            block_n=block[1],
+            k_step=k_step,
+            grid=grid,
+            tile_order=order,
+            persistent_blocks=persistent,
+            xcd_remap=xcd,
+            min_blocks_per_cu=min_blocks_per_cu,
+        )
+        self.globals = m.Globals(b_layout=b_layout, c_dtype=c_dtype)
+        self.edge = edge
+        self._shared: list[m.SharedTile] = []
+        self._registers: list[m.RegisterTile] = []
+        self._stages: list[m.StageBuffer] = []
+        self._roles: list[m.Role] = []
+        self._frames: list[_Frame] = [_Frame("kernel", [])]
+        self._last_if: Optional[list] = None
+
+    # -- builtin values ------------------------------------------------------------------------
+    @property
+    def warp(self) -> Expr:
+        """This warp's index in the block (``kittens::warpid()``)."""
+        return Var(name=WARP)
+
+    @property
+    def block_row(self) -> Expr:
+        """Row of the output tile this block computes, in block tiles."""
+        return Var(name=BLOCK_ROW)
+
+    @property
+    def block_col(self) -> Expr:
+        return Var(name=BLOCK_COL)
+
+    @property
+    def num_k_tiles(self) -> Expr:
+        """K / k_step, known at run time."""
+        return Var(name=NUM_K_TILES)
+
+    @property
+    def mma_variant(self) -> Literal["AB", "ABt"]:
+        return "AB" if self.globals.b_layout == "kn" else "ABt"
+
+    def warp_grid(self, rows: int, cols: int, role: Optional[Role] = None) -> tuple[Expr, Expr]:
+        """(warp_row, warp_col) of a ``rows x cols`` arrangement of the kernel's (or ``role``'s)
+        warps, row-major: warp w sits at (w // cols, w % cols)."""
+        count = role.role.count if role else self.launch.num_warps
+        if rows * cols != count:
+            raise BuildError(
+                f"a {rows} x {cols} warp grid needs {rows * cols} warps, but "
+                f"{'role ' + role.name if role else 'the kernel'} has {count}"
+            )
+        local = role.warp if role else self.warp
+        return local // cols, local % cols
+
+    # -- declarations --------------------------------------------------------------------------
+    def shared(self, name: str, rows: int, cols: int, *, buffers: int = 1, dtype: m.Dtype = "bf16") -> SharedTile:
+        """Declare a shared tile ``st_bf<rows, cols>``, ``buffers`` deep."""
+        tile = m.SharedTile(name=name, rows=rows, cols=cols, dtype=dtype, buffers=buffers, loc=_caller_loc())
+        self._shared.append(tile)
+        return SharedTile(tile)
+
+    def register(
+        self,
+        name: str,
+        rows: int,
+        cols: int,
+        *,
+        layout: m.Layout = "row",
+        dtype: m.Dtype = "bf16",
+        count: int = 1,
+        scope: Optional[Role] = None,
+    ) -> RegisterTile:
+        """Declare a register tile (``rt_bf`` by default). Declared inside ``with role:`` (or
+        with ``scope=role``) it belongs to that role only."""
+        tile = m.RegisterTile(
+            name=name,
+            rows=rows,
+            cols=cols,
+            dtype=dtype,
+            layout=layout,
+            count=count,
+            scope=self._scope(scope),
+            loc=_caller_loc(),
+        )
+        self._registers.append(tile)
+        return RegisterTile(tile)
+
+    def accumulator(self, name: str, rows: int, cols: int, *, count: int = 1, scope: Optional[Role] = None) -> RegisterTile:
+        """Declare f32 accumulators (``rt_fl<rows, cols, col>``), ``count`` of them."""
+        tile = m.RegisterTile(
+            name=name,
+            rows=rows,
+            cols=cols,
+            dtype="f32",
+            layout="col",
+            count=count,
+            scope=self._scope(scope),
+            loc=_caller_loc(),
+        )
+        self._registers.append(tile)
+        return RegisterTile(tile)
+
+    def stage(self, name: str, like: SharedLike, *, group: Optional[int] = None, scope: Optional[Role] = None) -> StageBuffer:
+        """Registers that stage one tile shaped like ``like`` from global to shared."""
+        buffer = m.StageBuffer(
+            name=name,
+            rows=like.tile.rows,
+            cols=like.tile.cols,
+            group_size=group or self._current_group(),
+            scope=self._scope(scope),
+            loc=_caller_loc(),
+        )
+        self._stages.append(buffer)
+        return StageBuffer(buffer)
+
+    def role(self, name: str, warps: range, *, max_registers: Optional[int] = None) -> Role:
+        """Declare a role: a contiguous range of warps, e.g. ``k.role("producer", range(0, 4))``."""
+        if warps.step != 1 or len(warps) == 0:
+            raise BuildError(f"role `{name}` needs a non-empty contiguous range of warps, got {warps}")
+        role = m.Role(name=name, first=warps.start, count=len(warps), max_registers=max_registers, loc=_caller_loc())
+        self._roles.append(role)
+        return Role(self, role)
+
+    # -- ops -----------------------------------------------------------------------------------
+    def zero(self, dst: RegLike) -> None:
+        if isinstance(dst, RegisterTile) and dst.tile.count > 1:
+            for view in dst:
+                self._emit(m.Zero(dst=view.ref(), loc=_caller_loc()))
+            return
+        self._emit(m.Zero(dst=dst.ref(), loc=_caller_loc()))
+
+    def copy(self, dst: RegLike, src: RegLike) -> None:
+        self._emit(m.Copy(dst=_reg_ref(dst), src=_reg_ref(src), loc=_caller_loc()))
+
+    def load_tile(
+        self,
+        dst: SharedLike,
+        src: Literal["A", "B"],
+        k: ExprLike = 0,
+        *,
+        part: tuple[ExprLike, ExprLike] = (0, 0),
+        row: Optional[ExprLike] = None,
+        col: Optional[ExprLike] = None,
+        group: Optional[int] = None,
+        is_async: bool = False,
+    ) -> None:
+        """``group<N>::load(dst, g.a / g.b, ...)``: global -> shared, run by every warp of the
+        group. The coordinates of this block's A or B panel at K step ``k`` are derived (in
+        units of ``dst``); ``part`` picks a piece when ``dst`` is smaller than the panel."""
+        r, c = self._operand_coords(dst.tile.rows, dst.tile.cols, src, k, part, row, col)
+        self._emit(
+            m.GroupLoad(
+                dst=dst.ref(),
+                src=src,
+                row=r,
+                col=c,
+                group_size=group or self._current_group(),
+                is_async=is_async,
+                loc=_caller_loc(),
+            )
+        )
+
+    def stage_load(
+        self,
+        dst: StageBuffer,
+        src: Literal["A", "B"],
+        k: ExprLike = 0,
+        *,
+        part: tuple[ExprLike, ExprLike] = (0, 0),
+        row: Optional[ExprLike] = None,
+        col: Optional[ExprLike] = None,
+    ) -> None:
+        """Global -> registers (asynchronous: complete at ``wait``), coordinates as ``load_tile``."""
+        r, c = self._operand_coords(dst.buffer.rows, dst.buffer.cols, src, k, part, row, col)
+        self._emit(m.StageLoad(dst=dst.name, src=src, row=r, col=c, loc=_caller_loc()))
+
+    def stage_store(self, dst: SharedLike, src: StageBuffer) -> None:
+        """Registers -> shared: the second half of staging."""
+        self._emit(m.StageStore(dst=dst.ref(), src=src.name, loc=_caller_loc()))
+
+    def wait(self, pending: int = 0) -> None:
+        """Wait until at most ``pending`` asynchronous loads of this warp are in flight."""
+        self._emit(m.AsyncWait(pending=pending, loc=_caller_loc()))
+
+    def load(self, dst: RegLike, src: SharedLike, row: ExprLike = 0, col: ExprLike = 0) -> None:
+        """``load(dst, subtile_inplace<R, C>(src, {row, col}))``: shared -> this warp's
+        registers; ``row``/``col`` count subtiles of ``dst``'s shape."""
+        self._emit(m.LoadShared(dst=_reg_ref(dst), src=src.ref(), row=as_expr(row), col=as_expr(col), loc=_caller_loc()))
+
+    def mma(
+        self,
+        d: RegLike,
+        a: RegLike,
+        b: RegLike,
+        c: Optional[RegLike] = None,
+        *,
+        variant: Optional[Literal["AB", "ABt"]] = None,
+    ) -> None:
+        """d = a @ b (+ c, default d: accumulate). ``mma_AB`` when B is K x N, ``mma_ABt`` when
+        B is N x K, unless ``variant`` says otherwise."""
+        self._emit(
+            m.Mma(
+                variant=variant or self.mma_variant,
+                d=_reg_ref(d),
+                a=_reg_ref(a),
+                b=_reg_ref(b),
+                c=_reg_ref(c if c is not None else d),
+                loc=_caller_loc(),
+            )
+        )
+
+    def store(
+        self,
+        src: RegLike,
+        row: ExprLike = 0,
+        col: ExprLike = 0,
+        *,
+        absolute: bool = False,
+    ) -> None:
+        """``store(g.c, src, ...)`` with C = alpha * src + beta * C. ``row``/``col`` place the
+        tile inside this block's output tile, in units of ``src``'s shape; the block's offset is
+        added here (``absolute=True`` gives global tile coordinates instead)."""
+        tile = src.tile
+        r, c = as_expr(row), as_expr(col)
+        if not absolute:
+            r = self.block_row * self._ratio(self.launch.block_m, tile.rows, "block rows", tile.name) + r
+            c = self.block_col * self._ratio(self.launch.block_n, tile.cols, "block cols", tile.name) + c
+        self._emit(m.Store(src=_reg_ref(src), row=r, col=c, loc=_caller_loc()))
+
+    def store_shared(self, dst: SharedLike, src: RegLike, row: ExprLike = 0, col: ExprLike = 0) -> None:
+        """Register tile -> shared subtile (offsets in subtiles of ``src``'s shape)."""
+        self._emit(m.StoreShared(dst=dst.ref(), src=_reg_ref(src), row=as_expr(row), col=as_expr(col), loc=_caller_loc()))
+
+    def store_tile(
+        self,
+        src: SharedLike,
+        *,
+        part: tuple[ExprLike, ExprLike] = (0, 0),
+        row: Optional[ExprLike] = None,
+        col: Optional[ExprLike] = None,
+        group: Optional[int] = None,
+    ) -> None:
+        """``group<N>::store(g.c, src, ...)`` with the epilogue: shared -> global C."""
+        rows, cols = src.tile.rows, src.tile.cols
+        r = as_expr(row) if row is not None else self.block_row * self._ratio(self.launch.block_m, rows, "block rows", src.tile.name) + part[0]
+        c = as_expr(col) if col is not None else self.block_col * self._ratio(self.launch.block_n, cols, "block cols", src.tile.name) + part[1]
+        self._emit(m.GroupStore(src=src.ref(), row=r, col=c, group_size=group or self._current_group(), loc=_caller_loc()))
+
+    def sync(self) -> None:
+        """Block-wide barrier (``__syncthreads()``)."""
+        self._emit(m.Barrier(loc=_caller_loc()))
+
+    # -- control flow --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def k_loop(self, start: ExprLike = 0, stop: Optional[ExprLike] = None, *, var: str = "k") -> Iterator[Expr]:
+        """The K loop: ``for (k = start; k < stop; ++k)``, stop defaulting to ``num_k_tiles``."""
+        with self.loop(start, self.num_k_tiles if stop is None else stop, var=var, label="K loop") as kt:
+            yield kt
+
+    @contextlib.contextmanager
+    def loop(
+        self,
+        start: ExprLike,
+        stop: Optional[ExprLike] = None,
+        *,
+        var: str = "i",
+        unroll: bool = False,
+        label: str = "",
+    ) -> Iterator[Expr]:
+        """``for (var = start; var < stop; ++var)``; ``loop(n)`` counts 0..n-1."""
+        if stop is None:
+            start, stop = 0, start
+        loc = _caller_loc()
+        self._check_fresh_var(var)
+        frame = _Frame(
+            "for",
+            [],
+            make=lambda body: m.For(
+                var=var, start=as_expr(start), stop=as_expr(stop), body=body, unroll=unroll, label=label, loc=loc
+            ),
+        )
+        frame.role = self._frames[-1].role
+        frame.var = var  # type: ignore[attr-defined]
+        self._frames.append(frame)
+        try:
+            yield Var(name=var)
+        finally:
+            self._close_block()
+
+    @contextlib.contextmanager
+    def when(self, cond: ExprLike) -> Iterator[None]:
+        """``if (cond) { ... }``; follow with ``with k.otherwise():`` for the else branch."""
+        loc = _caller_loc()
+        cond_e = as_expr(cond)
+        holder: dict = {}
+
+        def make(body: list) -> m.If:
+            op = m.If(cond=cond_e, then=body, orelse=[], loc=loc)
+            holder["op"] = op
+            return op
+
+        frame = _Frame("if", [], make=make, role=self._frames[-1].role)
+        self._frames.append(frame)
+        try:
+            yield
+        finally:
+            self._close_block()
+            self._last_if = self._frames[-1].body
+
+    @contextlib.contextmanager
+    def otherwise(self) -> Iterator[None]:
+        """The else branch of the ``when`` that was just closed."""
+        parent = self._frames[-1].body
+        if self._last_if is not parent or not parent or not isinstance(parent[-1], m.If) or parent[-1].orelse:
+            raise BuildError("`otherwise()` must directly follow a `with k.when(...)` block")
+        if_op: m.If = parent.pop()
+        frame = _Frame(
+            "else",
+            [],
+            make=lambda body: m.If(cond=if_op.cond, then=if_op.then, orelse=body, loc=if_op.loc),
+            role=self._frames[-1].role,
+        )
+        self._frames.append(frame)
+        try:
+            yield
+        finally:
+            self._close_block()
+            self._last_if = None
+
+    @contextlib.contextmanager
+    def tiles(self) -> Iterator[None]:
+        """The output-tile loop (persistent kernels stride over tiles here). Without it the
+        whole body is one tile's work."""
+        loc = _caller_loc()
+        self._frames.append(_Frame("tiles", [], make=lambda body: m.ForTiles(body=body, loc=loc)))
+        try:
+            yield
+        finally:
+            self._close_block()
+
+    def build(self) -> m.Kernel:
+        """The finished schedule as plain IR data."""
+        if len(self._frames) != 1:
+            raise BuildError(f"a `with` block ({self._frames[-1].kind}) is still open")
+        body = list(self._frames[0].body)
+        if not any(isinstance(op, m.ForTiles) for op in body):
+            body = [m.ForTiles(body=body, loc=self._loc)]
+        return m.Kernel(
+            name=self.name,
+            globals=self.globals,
+            launch=self.launch,
+            shared=list(self._shared),
+            registers=list(self._registers),
+            stages=list(self._stages),
+            roles=list(self._roles),
+            body=body,
+            edge=self.edge,
+            loc=self._loc,
+        )
+
+    # -- internals -----------------------------------------------------------------------------
+    def _emit(self, op: m.Stmt) -> None:
+        self._frames[-1].body.append(op)
+        self._last_if = None
+
+    def _open_role(self, role: Role) -> None:
+        if self._frames[-1].role is not None:
+            raise BuildError(f"role `{role.name}` opened inside role `{self._frames[-1].role}`")
+        loc = _caller_loc()
+        self._frames.append(
+            _Frame("role", [], make=lambda body: m.RoleBranch(role=role.name, body=body, loc=loc), role=role.name)
+        )
+
+    def _close_block(self) -> None:
+        frame = self._frames.pop()
+        op = frame.make(frame.body)  # type: ignore[operator]
+        self._frames[-1].body.append(op)
+
+    def _scope(self, scope: Optional[Role]) -> str:
+        if scope is not None:
+            return scope.name
+        return self._frames[-1].role or "kernel"
+
+    def _current_group(self) -> int:
+        role_name = self._frames[-1].role
+        if role_name is not None:
+            return next(r.count for r in self._roles if r.name == role_name)
+        return self.launch.num_warps
+
+    def _check_fresh_var(self, var: str) -> None:
+        if var in (WARP, BLOCK_ROW, BLOCK_COL, NUM_K_TILES):
+            raise BuildError(f"`{var}` is a builtin schedule variable; pick another loop variable name")
+        for frame in self._frames:
+            if getattr(frame, "var", None) == var:
+                raise BuildError(f"loop variable `{var}` is already used by an enclosing loop; name this one differently")
+
+    def _ratio(self, whole: int, part: int, what: str, tile: str) -> int:
+        if part <= 0 or whole % part:
+            raise BuildError(
+                f"tile `{tile}` ({part} along {what}) does not divide the block's {whole} {what}; "
+                "coordinates in tile units cannot be derived. Pick a tile size that divides it."
+            )
+        return whole // part
+
+    def _operand_coords(
+        self,
+        rows: int,
+        cols: int,
+        src: str,
+        k: ExprLike,
+        part: tuple[ExprLike, ExprLike],
+        row: Optional[ExprLike],
+        col: Optional[ExprLike],
+    ) -> tuple[Expr, Expr]:
+        """Coordinates, in tiles of ``rows x cols``, of this block's A or B panel at K step k."""
+        lm, ln, lk = self.launch.block_m, self.launch.block_n, self.launch.k_step
+        k_e = as_expr(k)
+        if src == "A":
+            r = lambda: self.block_row * self._ratio(lm, rows, "block rows", "A tile") + part[0]  # noqa: E731
+            c = lambda: k_e * self._ratio(lk, cols, "K step", "A tile") + part[1]  # noqa: E731
+        elif src == "B" and self.globals.b_layout == "kn":
+            r = lambda: k_e * self._ratio(lk, rows, "K step", "B tile") + part[0]  # noqa: E731
+            c = lambda: self.block_col * self._ratio(ln, cols, "block cols", "B tile") + part[1]  # noqa: E731
+        elif src == "B":
+            r = lambda: self.block_col * self._ratio(ln, rows, "block cols", "B tile") + part[0]  # noqa: E731
+            c = lambda: k_e * self._ratio(lk, cols, "K step", "B tile") + part[1]  # noqa: E731
+        else:
+            raise BuildError(f"source must be 'A' or 'B', got {src!r}")
+        return (as_expr(row) if row is not None else r(), as_expr(col) if col is not None else c())
