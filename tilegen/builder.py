@@ -588,7 +588,7 @@ class Kernel:
         if len(self._frames) != 1:
             raise BuildError(f"a `with` block ({self._frames[-1].kind}) is still open")
         body = list(self._frames[0].body)
-        if not any(isinstance(op, m.ForTiles) for op in body):
+        if not any(isinstance(op, m.ForTiles) for op in m.walk(body)):
             body = [m.ForTiles(body=body, loc=self._loc)]
         return m.Kernel(
             name=self.name,
