@@ -7,7 +7,9 @@ from __future__ import annotations
 import tilegen as tg
 
 
-def kernel(block: int = 128, k_step: int = 256, shared_slice: int = 64, dot_slice: int = 16, c_dtype: str = "f32") -> tg.KernelIR:
+def kernel(
+    block: int = 128, k_step: int = 256, shared_slice: int = 64, dot_slice: int = 16, c_dtype: str = "f32"
+) -> tg.KernelIR:
     reg = block // 4
     slices = k_step // shared_slice  # shared slices per K step
     k = tg.Kernel("async_staging", warps=8, block=(block, block), k_step=k_step, b_layout="nk", c_dtype=c_dtype)

@@ -49,7 +49,7 @@ def format_waves(waves: tuple[int, ...] | list[int]) -> str:
         return "none"
     runs: list[str] = []
     start = prev = ws[0]
-    for w in ws[1:] + [None]:  # type: ignore[list-item]
+    for w in [*ws[1:], None]:
         if w is not None and w == prev + 1:
             prev = w
             continue

@@ -81,7 +81,7 @@ def resources(kernel: KernelIR, target: str = "gfx940") -> Any:
     return _resources(kernel, target=target)
 
 
-def compile(kernel: KernelIR, target: str | None = None, **kwargs: Any) -> Any:  # noqa: A001
+def compile(kernel: KernelIR, target: str | None = None, **kwargs: Any) -> Any:
     """Validate, emit, build (cached) and load ``kernel``; return a callable on torch tensors."""
     from tilegen.compile import compile as _compile
 

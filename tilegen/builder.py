@@ -170,9 +170,7 @@ RegLike = Union[RegisterTile, RegView]
 
 def _reg_ref(reg: RegLike) -> m.RegRef:
     if isinstance(reg, RegisterTile) and reg.tile.count > 1:
-        raise BuildError(
-            f"`{reg.name}` is an array of {reg.tile.count} register tiles; index it, e.g. `{reg.name}[0]`"
-        )
+        raise BuildError(f"`{reg.name}` is an array of {reg.tile.count} register tiles; index it, e.g. `{reg.name}[0]`")
     return reg.ref()
 
 
@@ -330,7 +328,9 @@ class Kernel:
         self._registers.append(tile)
         return RegisterTile(tile)
 
-    def accumulator(self, name: str, rows: int, cols: int, *, count: int = 1, scope: Optional[Role] = None) -> RegisterTile:
+    def accumulator(
+        self, name: str, rows: int, cols: int, *, count: int = 1, scope: Optional[Role] = None
+    ) -> RegisterTile:
         """Declare f32 accumulators (``rt_fl<rows, cols, col>``), ``count`` of them."""
         tile = m.RegisterTile(
             name=name,
@@ -345,7 +345,9 @@ class Kernel:
         self._registers.append(tile)
         return RegisterTile(tile)
 
-    def stage(self, name: str, like: SharedLike, *, group: Optional[int] = None, scope: Optional[Role] = None) -> StageBuffer:
+    def stage(
+        self, name: str, like: SharedLike, *, group: Optional[int] = None, scope: Optional[Role] = None
+    ) -> StageBuffer:
         """Registers that stage one tile shaped like ``like`` from global to shared."""
         buffer = m.StageBuffer(
             name=name,
@@ -430,7 +432,9 @@ class Kernel:
     def load(self, dst: RegLike, src: SharedLike, row: ExprLike = 0, col: ExprLike = 0) -> None:
         """``load(dst, subtile_inplace<R, C>(src, {row, col}))``: shared -> this warp's
         registers; ``row``/``col`` count subtiles of ``dst``'s shape."""
-        self._emit(m.LoadShared(dst=_reg_ref(dst), src=src.ref(), row=as_expr(row), col=as_expr(col), loc=_caller_loc()))
+        self._emit(
+            m.LoadShared(dst=_reg_ref(dst), src=src.ref(), row=as_expr(row), col=as_expr(col), loc=_caller_loc())
+        )
 
     def mma(
         self,
@@ -474,7 +478,9 @@ class Kernel:
 
     def store_shared(self, dst: SharedLike, src: RegLike, row: ExprLike = 0, col: ExprLike = 0) -> None:
         """Register tile -> shared subtile (offsets in subtiles of ``src``'s shape)."""
-        self._emit(m.StoreShared(dst=dst.ref(), src=_reg_ref(src), row=as_expr(row), col=as_expr(col), loc=_caller_loc()))
+        self._emit(
+            m.StoreShared(dst=dst.ref(), src=_reg_ref(src), row=as_expr(row), col=as_expr(col), loc=_caller_loc())
+        )
 
     def store_tile(
         self,
@@ -487,9 +493,19 @@ class Kernel:
     ) -> None:
         """``group<N>::store(g.c, src, ...)`` with the epilogue: shared -> global C."""
         rows, cols = src.tile.rows, src.tile.cols
-        r = as_expr(row) if row is not None else self.block_row * self._ratio(self.launch.block_m, rows, "block rows", src.tile.name) + part[0]
-        c = as_expr(col) if col is not None else self.block_col * self._ratio(self.launch.block_n, cols, "block cols", src.tile.name) + part[1]
-        self._emit(m.GroupStore(src=src.ref(), row=r, col=c, group_size=group or self._current_group(), loc=_caller_loc()))
+        r = (
+            as_expr(row)
+            if row is not None
+            else self.block_row * self._ratio(self.launch.block_m, rows, "block rows", src.tile.name) + part[0]
+        )
+        c = (
+            as_expr(col)
+            if col is not None
+            else self.block_col * self._ratio(self.launch.block_n, cols, "block cols", src.tile.name) + part[1]
+        )
+        self._emit(
+            m.GroupStore(src=src.ref(), row=r, col=c, group_size=group or self._current_group(), loc=_caller_loc())
+        )
 
     def sync(self) -> None:
         """Block-wide barrier (``__syncthreads()``)."""
@@ -637,7 +653,9 @@ class Kernel:
             raise BuildError(f"`{var}` is a builtin schedule variable; pick another loop variable name")
         for frame in self._frames:
             if getattr(frame, "var", None) == var:
-                raise BuildError(f"loop variable `{var}` is already used by an enclosing loop; name this one differently")
+                raise BuildError(
+                    f"loop variable `{var}` is already used by an enclosing loop; name this one differently"
+                )
 
     def _ratio(self, whole: int, part: int, what: str, tile: str) -> int:
         if part <= 0 or whole % part:
@@ -658,17 +676,24 @@ class Kernel:
         col: Optional[ExprLike],
     ) -> tuple[Expr, Expr]:
         """Coordinates, in tiles of ``rows x cols``, of this block's A or B panel at K step k."""
-        lm, ln, lk = self.launch.block_m, self.launch.block_n, self.launch.k_step
-        k_e = as_expr(k)
-        if src == "A":
-            r = lambda: self.block_row * self._ratio(lm, rows, "block rows", "A tile") + part[0]  # noqa: E731
-            c = lambda: k_e * self._ratio(lk, cols, "K step", "A tile") + part[1]  # noqa: E731
-        elif src == "B" and self.globals.b_layout == "kn":
-            r = lambda: k_e * self._ratio(lk, rows, "K step", "B tile") + part[0]  # noqa: E731
-            c = lambda: self.block_col * self._ratio(ln, cols, "block cols", "B tile") + part[1]  # noqa: E731
-        elif src == "B":
-            r = lambda: self.block_col * self._ratio(ln, rows, "block cols", "B tile") + part[0]  # noqa: E731
-            c = lambda: k_e * self._ratio(lk, cols, "K step", "B tile") + part[1]  # noqa: E731
-        else:
+        if src not in ("A", "B"):
             raise BuildError(f"source must be 'A' or 'B', got {src!r}")
-        return (as_expr(row) if row is not None else r(), as_expr(col) if col is not None else c())
+        launch = self.launch
+        # Each axis of the moved tile runs along the block's M or N extent, or along K.
+        block_axis = (
+            (self.block_row, launch.block_m, "block rows")
+            if src == "A"
+            else (self.block_col, launch.block_n, "block cols")
+        )
+        k_axis = (as_expr(k), launch.k_step, "K step")
+        row_axis, col_axis = (
+            (block_axis, k_axis) if src == "A" or self.globals.b_layout == "nk" else (k_axis, block_axis)
+        )
+
+        def coordinate(given: Optional[ExprLike], axis: tuple[Expr, int, str], size: int, offset: ExprLike) -> Expr:
+            if given is not None:
+                return as_expr(given)
+            index, extent, what = axis
+            return index * self._ratio(extent, size, what, f"{src} tile") + offset
+
+        return coordinate(row, row_axis, rows, part[0]), coordinate(col, col_axis, cols, part[1])
