@@ -273,8 +273,12 @@ def _render(expr: Expr, names: dict[str, str], cpp: bool) -> tuple[str, int]:
         op = "/" if (cpp and expr.op == "//") else expr.op
         return f"{lhs} {op} {rhs}", prec
     if isinstance(expr, Cmp):
-        lhs, _ = _render(expr.lhs, names, cpp)
-        rhs, _ = _render(expr.rhs, names, cpp)
+        lhs, lp = _render(expr.lhs, names, cpp)
+        rhs, rp = _render(expr.rhs, names, cpp)
+        # C++ ranks < above == and chains left to right (Python chains): parenthesise any
+        # comparison or boolean operand so both languages read one meaning.
+        lhs = f"({lhs})" if lp <= _PRECEDENCE["cmp"] else lhs
+        rhs = f"({rhs})" if rp <= _PRECEDENCE["cmp"] else rhs
         return f"{lhs} {expr.op} {rhs}", _PRECEDENCE["cmp"]
     if isinstance(expr, BoolOp):
         prec = _PRECEDENCE[expr.op]
