@@ -593,7 +593,10 @@ class Kernel:
         """The output-tile loop (persistent kernels stride over tiles here). Without it the
         whole body is one tile's work."""
         loc = _caller_loc()
-        self._frames.append(_Frame("tiles", [], make=lambda body: m.ForTiles(body=body, loc=loc)))
+        # Inside a role branch the tile loop keeps the role (group size, register scope).
+        self._frames.append(
+            _Frame("tiles", [], make=lambda body: m.ForTiles(body=body, loc=loc), role=self._frames[-1].role)
+        )
         try:
             yield
         finally:
