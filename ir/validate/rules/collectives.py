@@ -1,0 +1,135 @@
+"""Group collectives: a group<N> op (group load / store, stage load / store) is run by all N
+warps of each group that runs it ([g*N, (g+1)*N), g = warp // N), the same number of times with
+the same coordinates; its tile's rows split evenly over the N warps."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable
+
+from ir import models as m
+from ir.diagnostics import Diagnostic, format_waves
+from ir.trace import Event
+from ir.validate.context import ValidationContext
+from ir.validate.findings import Findings
+from ir.validate.geometry import buffer_index
+
+GROUP_OPS = (m.GroupLoad, m.GroupStore, m.StageLoad, m.StageStore)
+
+
+def group_size(kernel: m.Kernel, op: m.Stmt) -> int:
+    if isinstance(op, (m.GroupLoad, m.GroupStore)):
+        return op.group_size
+    if isinstance(op, m.StageLoad):
+        return kernel.stage_buffer(op.dst).group_size
+    if isinstance(op, m.StageStore):
+        return kernel.stage_buffer(op.src).group_size
+    raise TypeError(f"{type(op).__name__} is not a group op")
+
+
+def _moved_tile(kernel: m.Kernel, op: m.Stmt) -> tuple[str, int]:
+    """(name, rows) of the tile a group op moves."""
+    if isinstance(op, m.GroupLoad):
+        return op.dst.tile, kernel.shared_tile(op.dst.tile).rows
+    if isinstance(op, m.GroupStore):
+        return op.src.tile, kernel.shared_tile(op.src.tile).rows
+    name = op.dst if isinstance(op, m.StageLoad) else op.src  # type: ignore[union-attr]
+    return name, kernel.stage_buffer(name).rows
+
+
+def check_group_shape(ctx: ValidationContext) -> list[Diagnostic]:
+    """A group fits in the block, and the moved tile's rows split evenly among its N warps."""
+    found = Findings("collectives.group-shape", ctx.kernel)
+    num_warps = ctx.kernel.launch.num_warps
+    for op in ctx.ops:
+        if not isinstance(op, GROUP_OPS):
+            continue
+        size = group_size(ctx.kernel, op)
+        name, rows = _moved_tile(ctx.kernel, op)
+        if size > num_warps:
+            found.error(
+                f"a group of {size} warps, but the block has only {num_warps}",
+                op=op,
+                key="size",
+                buffer=name,
+                fix=f"use a group of at most {num_warps} warps (`group=...`)",
+            )
+        if rows % size:
+            found.error(
+                f"`{name}` has {rows} rows, which do not split evenly among the {size} warps of the group",
+                op=op,
+                key="rows",
+                buffer=name,
+                fix=f"use a group size that divides {rows}, or resize the tile",
+            )
+    return found.diagnostics()
+
+
+def _coordinates(ctx: ValidationContext, op: m.Stmt, event: Event) -> tuple[Hashable, ...]:
+    """What every warp of the group must agree on for one run of ``op``."""
+    if isinstance(op, (m.GroupLoad, m.GroupStore)):
+        ref = op.dst if isinstance(op, m.GroupLoad) else op.src
+        return (ctx.value(event, op.row), ctx.value(event, op.col), buffer_index(ref, event, ctx.value))
+    if isinstance(op, m.StageLoad):
+        return (ctx.value(event, op.row), ctx.value(event, op.col))
+    return (buffer_index(op.dst, event, ctx.value),)  # type: ignore[union-attr]
+
+
+def _runs_text(runs: list[tuple[Hashable, ...]]) -> str:
+    shown = ", ".join(str(r) for r in runs[:3]) + (", ..." if len(runs) > 3 else "")
+    return f"{len(runs)} time(s) with {shown}" if runs else "0 times"
+
+
+def check_complete_groups(ctx: ValidationContext) -> list[Diagnostic]:
+    """Every warp of a group runs each group op the same number of times with the same coordinates."""
+    found = Findings("collectives.incomplete-group", ctx.kernel)
+    num_warps = ctx.kernel.launch.num_warps
+    for sample in ctx.samples:
+        runs: dict[int, dict[int, list[tuple[Hashable, ...]]]] = defaultdict(lambda: defaultdict(list))
+        ops: dict[int, m.Stmt] = {}
+        for wave, events in sample.traces.items():
+            for event in events:
+                if isinstance(event.op, GROUP_OPS):
+                    runs[id(event.op)][wave].append(_coordinates(ctx, event.op, event))
+                    ops[id(event.op)] = event.op
+        for op_id, by_wave in runs.items():
+            op = ops[op_id]
+            size = group_size(ctx.kernel, op)
+            for group in sorted({w // size for w in by_wave}):
+                members = list(range(group * size, (group + 1) * size))
+                absent = [w for w in members if w not in by_wave]
+                present = [w for w in members if w in by_wave]
+                if absent:
+                    beyond = [w for w in absent if w >= num_warps]
+                    why = (
+                        f"warp(s) {format_waves(beyond)} do not exist (the block has {num_warps})"
+                        if beyond
+                        else f"wave(s) {format_waves(absent)} do not run it"
+                    )
+                    found.error(
+                        f"group<{size}> op run by only wave(s) {format_waves(present)} of its group (waves "
+                        f"{format_waves(members)}){ctx.site_text(op)}; {why}, so their share of the tile is never "
+                        f"moved ({sample.label()})",
+                        op=op,
+                        key="absent",
+                        waves=present,
+                        fix=f"run it on all {size} warps of the group (take it out of the branch that only some "
+                        "warps enter), or give it the group size of the warps that do run it (`group=...`)",
+                    )
+                    continue
+                reference = max((by_wave[w] for w in present), key=len)
+                differ = [w for w in present if by_wave[w] != reference]
+                if differ:
+                    first = differ[0]
+                    agree = [w for w in present if by_wave[w] == reference]
+                    found.error(
+                        f"the warps of group<{size}> (waves {format_waves(members)}) disagree{ctx.site_text(op)}: "
+                        f"wave(s) {format_waves(agree)} run it {_runs_text(reference)}, wave {first} runs it "
+                        f"{_runs_text(by_wave[first])} (row, col[, buffer]) ({sample.label()})",
+                        op=op,
+                        key="differ",
+                        waves=differ,
+                        fix="every warp of the group must run the op together with the same coordinates: make "
+                        "the loop bounds and the coordinates independent of the warp inside the group",
+                    )
+    return found.diagnostics()

@@ -1,0 +1,216 @@
+"""Registers: scope, waste, reads before writes, and the estimate against the target's budget."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Optional, Union
+
+from ir import models as m
+from ir.diagnostics import Diagnostic, format_waves
+from ir.expr import Const
+from ir.resources import (
+    NVIDIA_REGISTERS_PER_SM,
+    register_estimate,
+    register_tile_registers,
+    stage_buffer_registers,
+)
+from ir.validate.context import ValidationContext
+from ir.validate.describe import reg_text
+from ir.validate.findings import Findings
+from ir.validate.refs import stage_refs, tile_names
+
+Storage = Union[m.RegisterTile, m.StageBuffer]
+
+
+def _storage(kernel: m.Kernel) -> dict[str, Storage]:
+    return {**{r.name: r for r in kernel.registers}, **{s.name: s for s in kernel.stages}}
+
+
+def _registers(storage: Storage, ctx: ValidationContext) -> int:
+    if isinstance(storage, m.RegisterTile):
+        return register_tile_registers(storage, ctx.target)
+    return stage_buffer_registers(storage, ctx.target)
+
+
+def check_scope(ctx: ValidationContext) -> list[Diagnostic]:
+    """A register tile or stage buffer declared in a role is used only inside that role's branch."""
+    found = Findings("registers.scope", ctx.kernel)
+    storage = _storage(ctx.kernel)
+
+    def visit(body: list[m.Stmt], role: Optional[str]) -> None:
+        for op in body:
+            for name in tile_names(op):
+                tile = storage.get(name)
+                if tile is None or tile.scope in ("kernel", role):
+                    continue
+                here = f"in role `{role}`'s branch" if role else "at kernel scope, outside any role branch"
+                found.error(
+                    f"`{name}` belongs to role `{tile.scope}` but is used {here}; its registers exist only in "
+                    f"`{tile.scope}`'s waves",
+                    op=op,
+                    key=name,
+                    buffer=name,
+                    fix=f"use it only inside `with {tile.scope}:`, or declare it at kernel scope if other waves "
+                    "need it too",
+                )
+            inner = op.role if isinstance(op, m.RoleBranch) else role
+            for child in m.children(op):
+                visit(child, inner)
+
+    visit(ctx.kernel.body, None)
+    return found.diagnostics()
+
+
+def check_wasted(ctx: ValidationContext) -> list[Diagnostic]:
+    """A kernel-scope tile that only some waves use (e.g. only one role's branch) costs its
+    registers in every wave, since every wave of an AMD kernel gets the same allocation: warn
+    with the registers per lane it wastes; a tile nothing uses is wasted everywhere."""
+    found = Findings("registers.wasted", ctx.kernel)
+    kernel = ctx.kernel
+    users: dict[str, set[int]] = defaultdict(set)
+    for sample in ctx.samples:
+        for wave, events in sample.traces.items():
+            for event in events:
+                for name in ctx.info(event.op).storage:
+                    users[name].add(wave)
+    named = {name for op in ctx.ops for name in tile_names(op)}
+    all_waves = set(range(kernel.launch.num_warps))
+    for tile in _storage(kernel).values():
+        if tile.scope != "kernel":
+            continue
+        cost = _registers(tile, ctx)
+        waves = users.get(tile.name, set())
+        if not waves:
+            why = "is declared but never used" if tile.name not in named else "is used only by ops no wave runs"
+            found.warning(
+                f"`{tile.name}` {why}; it still takes {cost} registers per lane in every wave",
+                key=tile.name,
+                buffer=tile.name,
+                loc=tile.loc,
+                fix=f"remove `{tile.name}`",
+            )
+            continue
+        idle = sorted(all_waves - waves)
+        if not idle:
+            continue
+        role = next((r for r in kernel.roles if set(r.warps) == waves), None)
+        owner = f" (role `{role.name}`)" if role else ""
+        others = sorted({r.name for w in idle if (r := kernel.role_of_warp(w)) is not None})
+        in_roles = f", role(s) {', '.join(f'`{n}`' for n in others)}" if others else ""
+        found.warning(
+            f"`{tile.name}` is declared at kernel scope but only wave(s) {format_waves(sorted(waves))}{owner} use "
+            f"it; wave(s) {format_waves(idle)}{in_roles} hold its {cost} registers per lane for nothing (every "
+            "wave of a kernel gets the same register allocation on AMD)",
+            key=tile.name,
+            waves=idle,
+            buffer=tile.name,
+            loc=tile.loc,
+            fix=f"declare it inside `with {role.name}:` (or with scope={role.name})"
+            if role
+            else "declare it in the role whose waves use it",
+        )
+    return found.diagnostics()
+
+
+def check_read_before_write(ctx: ValidationContext) -> list[Diagnostic]:
+    """No register tile (mma operand, store or copy source) or stage buffer is read before
+    something wrote it in the same wave."""
+    found = Findings("registers.read-before-write", ctx.kernel)
+    for sample in ctx.samples:
+        for wave, events in sample.traces.items():
+            written: set[tuple[str, int]] = set()
+            for event in events:
+                op = event.op
+                info = ctx.info(op)
+                for ref in info.reads:
+                    index = 0 if ref.index is None else ctx.value(event, ref.index)
+                    if (ref.tile, index) in written:
+                        continue
+                    value = "" if ref.index is None or isinstance(ref.index, Const) else f" (= {ref.tile}[{index}])"
+                    found.error(
+                        f"reads `{reg_text(ref)}`{value} before anything wrote it in this wave "
+                        f"({sample.instance(event)})",
+                        op=op,
+                        key=ref.tile,
+                        waves=(wave,),
+                        buffer=ref.tile,
+                        fix="zero accumulators first (`k.zero(acc)` covers the whole array), and load input tiles "
+                        "before the mma that uses them; check the array's count against the loop that fills it",
+                    )
+                if isinstance(op, m.StageStore) and (op.src, 0) not in written:
+                    found.error(
+                        f"stores stage buffer `{op.src}` before any stage load filled it ({sample.instance(event)})",
+                        op=op,
+                        key=op.src,
+                        waves=(wave,),
+                        buffer=op.src,
+                        fix="issue `k.stage_load(...)` (and `k.wait()`) before the stage store",
+                    )
+                for ref in info.writes:
+                    written.add((ref.tile, 0 if ref.index is None else ctx.value(event, ref.index)))
+                if isinstance(op, m.StageLoad):
+                    written.update((name, 0) for name in stage_refs(op))
+    return found.diagnostics()
+
+
+def check_budget(ctx: ValidationContext) -> list[Diagnostic]:
+    """The register estimate fits: each role within its ``max_registers`` budget, and the kernel
+    within what a wave may have at this launch's occupancy on the target."""
+    found = Findings("registers.budget", ctx.kernel)
+    kernel, target = ctx.kernel, ctx.target
+    estimate = register_estimate(kernel, target)
+    costs = {tile.name: tile.registers for tile in estimate.tiles}
+    roles = {role.name: role for role in kernel.roles}
+
+    def breakdown(tiles: tuple[str, ...]) -> str:
+        parts = [f"{name} {costs[name]}" for name in sorted(tiles, key=lambda n: -costs[n])]
+        return ", ".join([*parts, f"overhead {estimate.overhead}"])
+
+    for role in estimate.roles:
+        if role.budget is None:
+            continue
+        loc = roles[role.role].loc
+        if role.budget > target.max_registers:
+            found.error(
+                f"role `{role.role}` has a budget of {role.budget} registers per lane, more than {target.name}'s "
+                f"{target.max_registers}",
+                key=("budget", role.role),
+                loc=loc,
+                fix=f"set max_registers to at most {target.max_registers}",
+            )
+        if role.registers > role.budget:
+            found.error(
+                f"role `{role.role}` needs about {role.registers} registers per lane ({breakdown(role.tiles)}), more "
+                f"than its budget of {role.budget}",
+                key=("over", role.role),
+                waves=role.warps,
+                loc=loc,
+                fix="raise the role's max_registers, or shrink / move its register tiles",
+            )
+
+    budgets_split = not target.is_amd and any(role.budget is not None for role in estimate.roles)
+    if budgets_split:
+        # setmaxnreg moves registers between roles; what must fit is the SM's register file.
+        total = sum(len(r.warps) * target.wave_size * (r.budget or r.registers) for r in estimate.roles)
+        total *= kernel.launch.min_blocks_per_cu
+        if total > NVIDIA_REGISTERS_PER_SM:
+            found.error(
+                f"the roles' register budgets add up to {total} registers per SM ({kernel.launch.min_blocks_per_cu} "
+                f"block(s)), more than the {NVIDIA_REGISTERS_PER_SM} an SM has",
+                key="sm",
+                loc=kernel.loc,
+                fix="lower the roles' max_registers or run fewer warps per block",
+            )
+    elif estimate.kernel > estimate.limit:
+        worst = max(estimate.roles, key=lambda r: r.registers)
+        found.error(
+            f"the kernel needs about {estimate.kernel} registers per lane (role `{worst.role}`: "
+            f"{breakdown(worst.tiles)}), more than the {estimate.limit} available: {estimate.limit_reason}; it "
+            "would spill to scratch memory",
+            key="kernel",
+            waves=worst.warps,
+            loc=kernel.loc,
+            fix="use smaller warp tiles or fewer register-tile arrays, move tiles used by one role into that role, "
+            "or run fewer waves / blocks per CU (`warps=`, `min_blocks_per_cu=`)",
+        )
+    return found.diagnostics()
