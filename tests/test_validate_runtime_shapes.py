@@ -47,6 +47,25 @@ def test_non_positive_or_non_integer_sizes_are_rejected(m: object, n: object, k:
             check_problem(_kernel(edge=edge), m, n, k)  # type: ignore[arg-type]
 
 
+class _Index:
+    """An integer type that is not ``int`` (as numpy's int64 is): usable through ``__index__``."""
+
+    def __init__(self, value: int):
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"_Index({self.value})"
+
+
+def test_integer_sizes_of_other_types_are_accepted() -> None:
+    check_problem(_kernel(), _Index(256), _Index(64), 32)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="M = 255 is not a multiple"):
+        check_problem(_kernel(), _Index(255), 64, 32)  # type: ignore[arg-type]
+
+
 def test_the_message_suggests_the_nearest_multiples() -> None:
     with pytest.raises(ValueError) as caught:
         check_problem(_kernel(), 300, 64, 32)

@@ -3,6 +3,8 @@ simulator run on real sizes, and the rule that every output tile reads all of K.
 
 from __future__ import annotations
 
+import operator
+
 from ir import models as m
 from ir.diagnostics import Diagnostic
 from ir.validate.context import ValidationContext
@@ -34,20 +36,25 @@ def supported_sizes(kernel: m.Kernel) -> ProblemSizes:
 
 
 def check_problem(kernel: m.Kernel, M: int, N: int, K: int) -> None:
-    """Raise ``ValueError`` naming every size ``kernel`` cannot handle; return None otherwise."""
+    """Raise ``ValueError`` naming every size ``kernel`` cannot handle; return None otherwise.
+    Sizes may be any integer type (``__index__``: Python or numpy ints), not bools or floats."""
     launch = kernel.launch
     problems = []
+    sizes: dict[str, int] = {}
     for name, size in (("M", M), ("N", N), ("K", K)):
-        if isinstance(size, bool) or not isinstance(size, int):
-            problems.append(f"{name} must be an int, got {type(size).__name__} {size!r}")
-        elif size < 1:
-            problems.append(f"{name} = {size}: every dimension must be at least 1")
+        try:
+            if isinstance(size, bool):
+                raise TypeError
+            sizes[name] = operator.index(size)
+        except TypeError:
+            problems.append(f"{name} must be an integer, got {type(size).__name__} {size!r}")
+            continue
+        if sizes[name] < 1:
+            problems.append(f"{name} = {sizes[name]}: every dimension must be at least 1")
     if not problems and kernel.edge == "refuse":
-        for name, size, multiple, what in (
-            ("M", M, launch.block_m, "block_m"),
-            ("N", N, launch.block_n, "block_n"),
-            ("K", K, launch.k_step, "k_step"),
-        ):
+        for name, multiple, what in (("M", launch.block_m, "block_m"), ("N", launch.block_n, "block_n"),
+                                     ("K", launch.k_step, "k_step")):
+            size = sizes[name]
             if size % multiple:
                 lower, upper = size // multiple * multiple, (size // multiple + 1) * multiple
                 hint = f"{lower} or {upper}" if lower else f"{upper}"
