@@ -11,6 +11,8 @@ Layout under the cache root (``TILEGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/tileg
     .build/<key>/     where an entry is built before it is renamed into place; a failed build
                       stays here so the paths in the compiler's error message remain valid
     .locks/<key>.lock one flock per key: concurrent builders of the same key take turns
+    .aliases/<name>   the key an earlier compile of the same IR, target and toolchain led to, so
+                      a repeat can skip validating and emitting
     tools.json        ``--version`` output of each compiler binary, keyed by the binary's stat
 
 An entry is trusted only if its manifest parses, names its own key, lists files that exist with
@@ -119,11 +121,14 @@ def tree_digest(roots: Sequence[Path], suffixes: Sequence[str] = HEADER_SUFFIXES
     return digest.hexdigest()
 
 
-def tool_version(tool: str, cache_dir: Optional[Path] = None, args: Sequence[str] = ("--version",)) -> str:
+def tool_version(
+    tool: str, cache_dir: Optional[Path] = None, args: Sequence[str] = ("--version",), *, run: bool = True
+) -> Optional[str]:
     """The output of ``tool --version``, run at most once per binary version.
 
     Memoised per process and, when ``cache_dir`` is given, on disk keyed by the resolved binary's
     size, mtime and inode, so loading a cached kernel in a new process runs no compiler at all.
+    With ``run=False``, None when the answer is not on record yet.
     """
     resolved = Path(os.path.realpath(tool))
     signature = _stat_signature(resolved)
@@ -136,6 +141,8 @@ def tool_version(tool: str, cache_dir: Optional[Path] = None, args: Sequence[str
     record = (on_disk or {}).get(memo_key)
     if isinstance(record, dict) and tuple(record.get("stat", ())) == signature and "version" in record:
         version = str(record["version"])
+    elif not run:
+        return None
     else:
         proc = subprocess.run([str(resolved), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         version = proc.stdout.strip()
@@ -311,6 +318,27 @@ def _key_lock(root: Path, key: str, on_wait: Optional[Callable[[], None]]) -> It
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def follow_alias(root: Path, name: str) -> Optional[CacheEntry]:
+    """The intact entry an alias names (see ``write_alias``), or None."""
+    try:
+        key = (Path(root) / ".aliases" / name).read_text().strip()
+    except OSError:
+        return None
+    return load_entry(root, key) if _KEY_PATTERN.match(key) else None
+
+
+def write_alias(root: Path, name: str, key: str) -> None:
+    """Record that inputs hashed to ``name`` (cheaper to compute than the entry's own key) lead to
+    the entry ``key``."""
+    if not (_KEY_PATTERN.match(name) and _KEY_PATTERN.match(key)):
+        raise ValueError(f"not cache keys: {name!r} -> {key!r}")
+    aliases = Path(root) / ".aliases"
+    aliases.mkdir(parents=True, exist_ok=True)
+    tmp = aliases / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(key)
+    os.replace(tmp, aliases / name)
+
+
 # --------------------------------------------------------------------------------------------
 # Maintenance (``tilegen cache ...``)
 # --------------------------------------------------------------------------------------------
@@ -341,7 +369,7 @@ def clear(root: Path) -> int:
         if path.is_dir() and _KEY_PATTERN.match(path.name):
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
-        elif path.name in (".build", ".locks") or path.name.startswith(".trash-"):
+        elif path.name in (".build", ".locks", ".aliases") or path.name.startswith(".trash-"):
             shutil.rmtree(path, ignore_errors=True)
         elif path.name == TOOLS_NAME:
             path.unlink(missing_ok=True)

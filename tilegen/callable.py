@@ -47,12 +47,10 @@ class CompiledKernel:
         entry: CacheEntry,
         *,
         check_problem: ProblemCheck,
-        report: Any = None,
         device_type: str = "cuda",
     ) -> None:
         self.kernel = kernel
         self.target = target
-        self.report = report
         self._module = module
         self._entry = entry
         self._check_problem = check_problem

@@ -36,19 +36,16 @@ __all__ = [
     "LaunchError",
     "NoGPUError",
     "Toolchain",
+    "binary_inputs",
     "compile",
     "detect_target",
     "device_target",
+    "entry_key",
 ]
 
 ENV_KITTENS_ROOT = "TILEGEN_KITTENS_ROOT"
 #: The module name the cache key is computed with; the real, hash-derived name is only known after.
 _KEY_MODULE_NAME = "tilegen_module"
-_INSTALL_HINTS = {
-    "nvcc": "install the CUDA toolkit (nvcc) and put it on PATH or in /usr/local/cuda/bin",
-    "hipcc": "install ROCm's hipcc (or Debian's `apt-get install hipcc`) and put it on PATH or in /opt/rocm/bin",
-}
-_COMPILER_DIRS = {"nvcc": ("/usr/local/cuda/bin",), "hipcc": ("/opt/rocm/bin",)}
 
 
 class NoGPUError(RuntimeError):
@@ -69,6 +66,10 @@ class Frontend:
     check_problem: ProblemCheck
     #: The headers the emitted code is written against (a user's kittens_root goes before them).
     runtime_include: Path = RUNTIME_INCLUDE
+    #: Files / directories whose contents decide what validate and emit do. When given, a kernel
+    #: whose IR, target and toolchain were seen before is loaded without validating or emitting
+    #: it again (both are deterministic functions of those inputs).
+    code: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,25 +84,51 @@ class Toolchain:
     flag_sources: tuple[Path, ...] = ()
 
 
-def default_frontend() -> Frontend:
-    from backends.hip import emitter
-    from ir import validate
+def _validate(kernel: KernelIR, target: str) -> Any:
+    from ir.validate import validate
 
-    return Frontend(validate=validate.validate, emit=emitter.emit, check_problem=validate.check_problem)
+    return validate(kernel, target)
+
+
+def _emit(kernel: KernelIR, target: str, *, module_name: Optional[str] = None) -> str:
+    from backends.hip.emitter import emit
+
+    return emit(kernel, target, module_name=module_name)
+
+
+def _check_problem(kernel: KernelIR, m: int, n: int, k: int) -> None:
+    from ir.validate import check_problem
+
+    check_problem(kernel, m, n, k)
+
+
+_PROJECT = Path(__file__).resolve().parent.parent
+
+
+def default_frontend() -> Frontend:
+    """tilegen's validator and HIP emitter, imported only when a kernel must be validated or
+    emitted (loading a cached kernel needs neither)."""
+    return Frontend(
+        validate=_validate,
+        emit=_emit,
+        check_problem=_check_problem,
+        code=(_PROJECT / "ir", _PROJECT / "backends" / "hip"),
+    )
 
 
 def default_toolchain(target: str) -> Toolchain:
-    """The driver for ``target``'s vendor: nvcc for NVIDIA, hipcc for AMD."""
+    """The driver for ``target``'s vendor: nvcc for NVIDIA, hipcc for AMD. Raises the driver's
+    ``CompilerNotFound`` (which says what to install) when the compiler is missing."""
     from backends.drivers import common
 
-    name = "nvcc" if get_target(target).vendor == "nvidia" else "hipcc"
-    compiler = common.find_tool(name, _COMPILER_DIRS[name])
-    if compiler is None:
-        raise CompilerNotFound(f"{name} not found, needed to build for {target}: {_INSTALL_HINTS[name]}")
-    if name == "nvcc":
-        from backends.drivers import nvcc as driver
+    if get_target(target).vendor == "nvidia":
+        from backends.drivers import nvcc
+
+        name, driver, compiler = "nvcc", nvcc, nvcc.find_nvcc()
     else:
-        from backends.drivers import hipcc as driver  # type: ignore[no-redef]
+        from backends.drivers import hipcc
+
+        name, driver, compiler = "hipcc", hipcc, hipcc.find_hipcc()
     return Toolchain(
         name=name,
         compiler=compiler,
@@ -174,17 +201,29 @@ def compile(
         say(f"target {target} (from the GPU torch sees)")
     get_target(target)
     frontend = frontend or default_frontend()
-
-    report = frontend.validate(kernel, target)
-    say.step("validated")
-    toolchain = toolchain or default_toolchain(target)
     include_dirs = include_path(kittens_root, frontend.runtime_include)
     root = cache.cache_root(cache_dir)
+    try:
+        toolchain = toolchain or default_toolchain(target)
+    except CompilerNotFound:
+        frontend.validate(kernel, target)  # a broken schedule is the more useful thing to hear about
+        raise
+    # A kernel seen before (same IR, target, toolchain and frontend code) loads without being
+    # validated or emitted again; finding that out must not run the compiler (for --version).
+    version = cache.tool_version(toolchain.compiler, root, run=False)
+    if version is not None and frontend.code:
+        binary = binary_inputs(target, toolchain, include_dirs, version)
+        entry = cache.follow_alias(root, _shortcut(kernel, frontend, binary))
+        if entry is not None:
+            say.step(f"seen before: {entry.path}")
+            return _load(kernel, target, frontend, entry, say, started)
 
+    frontend.validate(kernel, target)
+    say.step("validated")
     key_source = frontend.emit(kernel, target, module_name=_KEY_MODULE_NAME)
     say.step("emitted")
-    parts = key_parts(key_source, target, toolchain, include_dirs, root)
-    key = cache.cache_key(parts)
+    binary = binary_inputs(target, toolchain, include_dirs, version or cache.tool_version(toolchain.compiler, root))
+    key = entry_key(key_source, binary)
     module_name = f"tg_{kernel.name}_{key[:16]}"
     say.step(f"cache key {key} ({root})")
 
@@ -197,13 +236,27 @@ def compile(
             key,
             lambda build_dir: progress.run(lambda: build(build_dir)),
             on_wait=progress.waiting,
-            describe={"kernel": kernel.name, "target": target, "module_name": module_name, "inputs": _short(parts)},
+            describe={"kernel": kernel.name, "target": target, "module_name": module_name, "inputs": _short(binary)},
         )
     say.step(f"{'built' if built else 'loaded from cache'} {entry.path}")
-    module = _import(entry.library_path, entry.manifest.get("module_name", module_name))
+    if frontend.code:
+        cache.write_alias(root, _shortcut(kernel, frontend, binary), key)
+    return _load(kernel, target, frontend, entry, say, started)
+
+
+def _shortcut(kernel: KernelIR, frontend: Frontend, binary: dict[str, str]) -> str:
+    """The alias name of a kernel: what validate and emit see, instead of what emit writes."""
+    code = cache.tree_digest(frontend.code, (".py", ".j2"))
+    return cache.cache_key({**binary, "ir": kernel.model_dump_json(), "frontend": code})
+
+
+def _load(
+    kernel: KernelIR, target: str, frontend: Frontend, entry: cache.CacheEntry, say: _Reporter, started: float
+) -> CompiledKernel:
+    module = _import(entry.library_path, entry.manifest["module_name"])
     say.step(f"imported {module.__name__}")
     say(f"compile() took {1e3 * (time.perf_counter() - started):.1f} ms")
-    return CompiledKernel(kernel, target, module, entry, check_problem=frontend.check_problem, report=report)
+    return CompiledKernel(kernel, target, module, entry, check_problem=frontend.check_problem)
 
 
 def include_path(
@@ -223,19 +276,15 @@ def include_path(
     )
 
 
-def key_parts(
-    source: str, target: str, toolchain: Toolchain, include_dirs: list[Path], cache_root: Path
-) -> dict[str, str]:
-    """Everything that changes the built binary, by name (the cache key hashes these)."""
+def binary_inputs(target: str, toolchain: Toolchain, include_dirs: list[Path], compiler_version: str) -> dict[str, str]:
+    """Everything besides the source that changes the built binary, by name (hashed into the key)."""
     import pybind11
     import torch
 
-    compiler = os.path.realpath(toolchain.compiler)
     return {
-        "source": source,
         "target": target,
-        "compiler": compiler,
-        "compiler_version": cache.tool_version(compiler, cache_root),
+        "compiler": os.path.realpath(toolchain.compiler),
+        "compiler_version": compiler_version,
         "flags": cache.tree_digest(list(toolchain.flag_sources), suffixes=(".py",)),
         "include_dirs": "\n".join(str(d) for d in include_dirs),
         "headers": cache.tree_digest(include_dirs),
@@ -245,10 +294,14 @@ def key_parts(
     }
 
 
+def entry_key(source: str, binary: dict[str, str]) -> str:
+    """The cache entry of ``source`` (emitted with the placeholder module name) built with ``binary``."""
+    return cache.cache_key({**binary, "source": source})
+
+
 def _short(parts: dict[str, str]) -> dict[str, str]:
-    """The key inputs as the manifest records them (the source itself is kernel.cpp)."""
-    recorded = {name: value for name, value in parts.items() if name != "source"}
-    return {name: value if len(value) <= 200 else f"{value[:200]}..." for name, value in recorded.items()}
+    """The key inputs as the manifest records them."""
+    return {name: value if len(value) <= 200 else f"{value[:200]}..." for name, value in parts.items()}
 
 
 def _build(
