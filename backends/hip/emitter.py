@@ -1,0 +1,841 @@
+"""The HIP emitter: a validated ``ir.Kernel`` -> HipKittens-style HIP source.
+
+Python makes every decision (where a tile is declared, which barrier a point needs, how the block
+finds its output tile, how the epilogue may treat an accumulator, what each comment says); the
+jinja2 templates in ``templates/`` hold every piece of C++ syntax. The contract with the runtime
+and the compile step is docs/architecture.md ("The emitted module") and docs/runtime-api.md;
+docs/emitted-code.md walks through an emitted file block by block.
+
+Output is deterministic: the same kernel and target give the same bytes (no timestamps, no
+absolute paths; source locations are printed as the builder recorded them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+import jinja2
+
+from backends.hip.block_order_code import Assign, BlockOrder, Let, When, block_order
+from ir import models as m
+from ir.diagnostics import Diagnostic, ScheduleError
+from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, Const, Expr, Var, free_vars, to_cpp
+from ir.resources import dynamic_shared_memory
+from ir.targets import Target, get_target
+from ir.validate import validate
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+#: The comment every use of a tilegen extension (anything in ``tg::``) carries.
+EXTENSION_NOTE = "tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)"
+
+#: C++ names of the schedule's builtin variables; loop variables keep their own names.
+BUILTIN_NAMES = {WARP: "warp_id", BLOCK_ROW: BLOCK_ROW, BLOCK_COL: BLOCK_COL, NUM_K_TILES: NUM_K_TILES}
+
+_CPP_KEYWORDS = frozenset(
+    """alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
+    char32_t class compl concept const consteval constexpr constinit const_cast continue co_await
+    co_return co_yield decltype default delete do double dynamic_cast else enum explicit export
+    extern false float for friend goto if inline int long mutable namespace new noexcept not not_eq
+    nullptr operator or or_eq private protected public register reinterpret_cast requires return
+    short signed sizeof static static_assert static_cast struct switch template this thread_local
+    throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while
+    xor xor_eq""".split()
+)
+#: Identifiers the emitted code itself declares or calls; a schedule name equal to one of them
+#: would shadow it and break the build with a confusing compiler message.
+_EMITTER_NAMES = frozenset(
+    """g al m py std kittens tg ducks warp_id block_row block_col num_k_tiles tile_id first_tile_id
+    tile_rows tile_cols num_tiles band band_first_row band_rows in_band xcd_full c_prev c_out c_part
+    shared_view BLOCK_M BLOCK_N K_STEP NUM_WARPS NUM_THREADS GROUP_M NUM_XCDS XCD_CHUNK
+    PERSISTENT_BLOCKS zero mul add load store load_async mma_AB mma_ABt subtile_inplace group gl st_bf
+    st_fl rt_bf rt_fl bf16 coord warpid laneid min max dim3 blockIdx blockDim gridDim threadIdx
+    alignment_dummy shared_allocator WARP_THREADS""".split()
+)
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def emit(kernel: m.Kernel, target: str = "gfx942", *, module_name: Optional[str] = None) -> str:
+    """HIP source of ``kernel`` for ``target``, after validating it.
+
+    ``module_name`` names the pybind11 module (``PYBIND11_MODULE``); it defaults to
+    ``tilegen_<kernel name>``. Raises ``ScheduleError`` when the schedule breaks a rule (the
+    validator's, or one of the few names and shapes only the emitter can check).
+    """
+    spec = get_target(target)
+    validate(kernel, target=spec.name)  # raises ScheduleError, every diagnostic attached, on any error
+    return render(kernel, spec.name, module_name=module_name)
+
+
+def render(kernel: m.Kernel, target: str = "gfx942", *, module_name: Optional[str] = None) -> str:
+    """``emit`` without running the validator: for callers that have just validated ``kernel``
+    for ``target`` (the compile step) and for tests of the emitter's own mechanics."""
+    spec = get_target(target)
+    module = module_name if module_name is not None else f"tilegen_{kernel.name}"
+    if not _IDENTIFIER.match(module):
+        raise ValueError(f"module_name `{module}` is not a C identifier; use letters, digits and underscores")
+    context = _Emitter(kernel, spec).context(module)
+    return _tidy(_environment().get_template("module.cpp.j2").render(**context))
+
+
+# --------------------------------------------------------------------------------------------
+# Templates and layout
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    env.filters["cpp"] = lambda expr, names=None: to_cpp(expr, names or BUILTIN_NAMES)
+    env.globals["EXTENSION_NOTE"] = EXTENSION_NOTE
+    return env
+
+
+def _tidy(text: str) -> str:
+    """One layout whatever the template whitespace: no trailing spaces, at most one blank line in
+    a row, none right after an opening brace or right before a closing one."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if not line and (not out or not out[-1] or out[-1].endswith("{")):
+            continue
+        if line.lstrip().startswith("}") and out and not out[-1]:
+            out.pop()
+        out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# What the templates receive
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """One block of the kernel body: a comment naming the schedule step and its Python line(s),
+    and what the block holds. ``kind`` selects the macro in templates/body.j2."""
+
+    kind: str
+    comment: str
+    extension: bool = False
+    #: Leaf ops (``steps``), declarations (``decls``), scalar definitions (``lets``).
+    items: list[dict[str, Any]] = field(default_factory=list)
+    body: list[Node] = field(default_factory=list)
+    orelse: list[Node] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def where(locs: Iterable[m.SourceLoc]) -> str:
+    """``examples/k.py:12-14, 20`` for the given locations, files in first-seen order."""
+    by_file: dict[str, set[int]] = {}
+    for loc in locs:
+        by_file.setdefault(loc.file, set()).add(loc.line)
+    parts = []
+    for file, lines in by_file.items():
+        parts.append(f"{file}:{_line_ranges(sorted(lines))}")
+    return ", ".join(parts)
+
+
+def _line_ranges(lines: list[int]) -> str:
+    runs: list[list[int]] = []
+    for line in lines:
+        if runs and line == runs[-1][-1] + 1:
+            runs[-1].append(line)
+        else:
+            runs.append([line])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def _names_listed(names: Iterable[str]) -> str:
+    unique = list(dict.fromkeys(names))
+    return ", ".join(unique)
+
+
+# --------------------------------------------------------------------------------------------
+# The emitter
+# --------------------------------------------------------------------------------------------
+
+_LEAF_KINDS = (
+    "zero",
+    "copy",
+    "group_load",
+    "stage_load",
+    "stage_store",
+    "async_wait",
+    "load_shared",
+    "mma",
+    "store",
+    "store_shared",
+    "group_store",
+    "barrier",
+)
+_CONTROL_KINDS = ("for", "if", "role", "for_tiles")
+#: Every op kind of the IR this emitter turns into code (tests compare it with ir.models.Stmt).
+HANDLED_KINDS = frozenset(_LEAF_KINDS + _CONTROL_KINDS)
+
+
+def _error(
+    rule: str, message: str, loc: Optional[m.SourceLoc], fix: str, buffer: Optional[str] = None
+) -> ScheduleError:
+    return ScheduleError([Diagnostic(rule=rule, severity="error", message=message, loc=loc, fix=fix, buffer=buffer)])
+
+
+class _Emitter:
+    def __init__(self, kernel: m.Kernel, target: Target):
+        self.kernel = kernel
+        self.target = target
+        self.launch = kernel.launch
+        self.persistent = kernel.launch.persistent_blocks is not None
+        try:
+            self.order: BlockOrder = block_order(kernel.launch)
+        except ValueError as exc:
+            raise _error("emit-launch", str(exc), kernel.loc, "pass `persistent=` without `grid='2d'`") from None
+        self._check_names()
+        self.group_sizes: set[int] = set()
+        self.uses_extensions = False
+        self.uses_algorithm = False
+        self.live_after_store = _Liveness(kernel, self.persistent).live_after_store
+        self.branch_decls = self._place_declarations()
+
+    # -- names ---------------------------------------------------------------------------------
+    def _check_names(self) -> None:
+        named: list[tuple[str, str, m.SourceLoc]] = []
+        named += [("shared tile", t.name, t.loc) for t in self.kernel.shared]
+        named += [("register tile", t.name, t.loc) for t in self.kernel.registers]
+        named += [("stage buffer", t.name, t.loc) for t in self.kernel.stages]
+        named += [("loop variable", op.var, op.loc) for op in m.walk(self.kernel.body) if isinstance(op, m.For)]
+        for what, name, loc in named:
+            if not _IDENTIFIER.match(name):
+                problem = "is not a C++ identifier"
+            elif name in _CPP_KEYWORDS:
+                problem = "is a C++ keyword"
+            elif name in _EMITTER_NAMES or re.fullmatch(r"G\d+", name):
+                problem = "is a name the emitted code already uses (a kittens function, type or local)"
+            elif name.startswith("__") or re.match(r"_[A-Z]", name):
+                problem = "is reserved in C++ (leading underscore + capital, or double underscore)"
+            else:
+                continue
+            raise _error(
+                "emit-name",
+                f"the {what} name `{name}` {problem}, so the emitted HIP would not compile",
+                loc,
+                f"rename the {what}, e.g. `{name.strip('_') or 'x'}_{'tile' if 'tile' in what else 'v'}`",
+                buffer=name if "tile" in what or "buffer" in what else None,
+            )
+
+    # -- declarations --------------------------------------------------------------------------
+    def _place_declarations(self) -> dict[int, list[str]]:
+        """Which role-scoped tiles are declared inside their role's branch (by ``id`` of the
+        branch); the rest are declared at kernel scope, with the reason in ``self.hoisted``."""
+        branches: dict[str, list[tuple[m.RoleBranch, bool]]] = {}
+        for branch, in_loop in self._role_branches(self.kernel.body, False):
+            branches.setdefault(branch.role, []).append((branch, in_loop))
+        uses_total = _tile_uses(self.kernel.body)
+        # A budget is set once per wave: at the top of the role's branch when it has exactly one
+        # outside any loop, else at kernel scope before the body (see _budget_nodes).
+        self.budget_in_branch = {
+            role.name: len(branches.get(role.name, [])) == 1 and not branches[role.name][0][1]
+            for role in self.kernel.roles
+            if role.max_registers is not None
+        }
+        placed: dict[int, list[str]] = {}
+        self.hoisted: dict[str, str] = {}
+        for tile in [*self.kernel.registers, *self.kernel.stages]:
+            if tile.scope == "kernel":
+                continue
+            found = branches.get(tile.scope, [])
+            if len(found) != 1:
+                self.hoisted[tile.name] = (
+                    f"role `{tile.scope}` has {len(found)} branches" if found else f"role `{tile.scope}` has no branch"
+                )
+                continue
+            branch, in_loop = found[0]
+            if in_loop:
+                self.hoisted[tile.name] = (
+                    f"the branch of role `{tile.scope}` is inside a loop and the tile must persist"
+                )
+            elif _tile_uses(branch.body).get(tile.name, 0) != uses_total.get(tile.name, 0):
+                self.hoisted[tile.name] = f"it is used outside the branch of role `{tile.scope}`"
+            else:
+                placed.setdefault(id(branch), []).append(tile.name)
+        return placed
+
+    def _role_branches(self, body: list[m.Stmt], in_loop: bool) -> Iterator[tuple[m.RoleBranch, bool]]:
+        for op in body:
+            if isinstance(op, m.RoleBranch):
+                yield op, in_loop
+            looping = isinstance(op, m.For) or (isinstance(op, m.ForTiles) and self.persistent)
+            for child in m.children(op):
+                yield from self._role_branches(child, in_loop or looping)
+
+    def _decl_nodes(self, names: set[str], heading: str) -> list[Node]:
+        nodes = []
+        registers = [t for t in self.kernel.registers if t.name in names]
+        if registers:
+            items = [{"kind": "register", "type": _reg_type(t), "name": t.name, "count": t.count} for t in registers]
+            comment = f"{heading} ({where(t.loc for t in registers)})"
+            notes = [
+                f"{t.name}: declared here because {self.hoisted[t.name]}" for t in registers if t.name in self.hoisted
+            ]
+            nodes.append(Node("decls", comment, items=items, info={"notes": notes}))
+        stages = [s for s in self.kernel.stages if s.name in names]
+        if stages:
+            self.uses_extensions = True
+            items = [
+                {"kind": "stage", "type": f"st_bf<{s.rows}, {s.cols}>", "group": s.group_size, "name": s.name}
+                for s in stages
+            ]
+            held = "registers holding this wave's share of a tile in flight"
+            comment = f"Stage buffers: {held} ({where(s.loc for s in stages)})"
+            notes = [
+                f"{s.name}: declared here because {self.hoisted[s.name]}" for s in stages if s.name in self.hoisted
+            ]
+            nodes.append(Node("decls", comment, extension=True, items=items, info={"notes": notes}))
+        return nodes
+
+    # -- the module ----------------------------------------------------------------------------
+    def context(self, module_name: str) -> dict[str, Any]:
+        kernel, launch = self.kernel, self.launch
+        kernel_scope = {
+            t.name for t in [*kernel.registers, *kernel.stages] if t.scope == "kernel" or t.name in self.hoisted
+        }
+        nodes: list[Node] = []
+        if kernel.shared:
+            shared = [{"type": _shared_type(t), "name": t.name, "buffers": t.buffers} for t in kernel.shared]
+            nodes.append(
+                Node(
+                    "shared",
+                    f"Shared tiles: {dynamic_shared_memory(kernel, self.target)} bytes of dynamic shared memory "
+                    f"({where(t.loc for t in kernel.shared)})",
+                    items=shared,
+                )
+            )
+        nodes += self._decl_nodes(kernel_scope, "Register tiles of every wave")
+        body = self._body(kernel.body, uniform=True)
+        scalars = self._scalars()
+        if scalars:
+            nodes.append(Node("lets", "Which wave this is, and the problem's K steps (K = g.a.cols())", items=scalars))
+        nodes += self._budget_nodes()
+        nodes += body
+        if self.order.kind == "persistent":
+            self.uses_algorithm = True
+        name = kernel.name
+        return {
+            "kernel": kernel,
+            "target": self.target,
+            "launch": launch,
+            "where_kernel": where([kernel.loc]),
+            "function": kernel.loc.function,
+            "b_kn": kernel.globals.b_layout == "kn",
+            "c_type": "float" if kernel.globals.c_dtype == "f32" else "bf16",
+            "order": self.order,
+            "group_sizes": sorted(self.group_sizes),
+            "uses_extensions": self.uses_extensions,
+            "std_headers": ["algorithm", "stdexcept", "string"] if self.uses_algorithm else ["stdexcept", "string"],
+            "globals_name": f"{name}_globals",
+            "kernel_fn": f"{name}_kernel",
+            "dispatch_fn": f"dispatch_{name}",
+            "module_name": module_name,
+            "shared_bytes": dynamic_shared_memory(kernel, self.target),
+            "nodes": nodes,
+        }
+
+    def _scalars(self) -> list[dict[str, str]]:
+        used: set[str] = set()
+        for op in m.walk(self.kernel.body):
+            for expr in _exprs(op):
+                used |= free_vars(expr)
+            if isinstance(op, (m.RoleBranch, m.GroupStore)):
+                used.add(WARP)
+        if any(not placed for placed in self.budget_in_branch.values()):
+            used.add(WARP)
+        scalars = []
+        if WARP in used:
+            scalars.append({"name": "warp_id", "value": "kittens::warpid()"})
+        if NUM_K_TILES in used:
+            scalars.append({"name": NUM_K_TILES, "value": "g.a.cols() / K_STEP"})
+        return scalars
+
+    # -- statements ----------------------------------------------------------------------------
+    def _body(self, body: list[m.Stmt], uniform: bool) -> list[Node]:
+        """Nodes for ``body``; ``uniform`` is False inside an If / RoleBranch / warp-dependent loop
+        (a barrier there is reached by some waves only, so it is matched by count)."""
+        nodes: list[Node] = []
+        run: list[m.Stmt] = []
+        tiles_here = sum(isinstance(op, m.ForTiles) for op in body)
+
+        def flush() -> None:
+            if run:
+                nodes.append(self._steps(list(run), uniform))
+                run.clear()
+
+        for op in body:
+            if op.kind in _CONTROL_KINDS:
+                flush()
+                if isinstance(op, m.ForTiles):
+                    nodes += self._for_tiles(op, uniform, inline=tiles_here == 1)
+                else:
+                    nodes.append(self._control(op, uniform))
+                continue
+            if op.kind not in _LEAF_KINDS:
+                raise _error(
+                    "emit-op", f"the HIP emitter has no code for op kind `{op.kind}`", op.loc, "report this to tilegen"
+                )
+            if run and _category(run[-1], uniform) != _category(op, uniform):
+                flush()
+            run.append(op)
+        flush()
+        return nodes
+
+    def _control(self, op: m.Stmt, uniform: bool) -> Node:
+        if isinstance(op, m.For):
+            label = op.label or f"Loop over {op.var}"
+            warp_bound = WARP in free_vars(op.start) | free_vars(op.stop)
+            return Node(
+                "for",
+                f"{label[0].upper()}{label[1:]} ({where([op.loc])})",
+                body=self._body(op.body, uniform and not warp_bound),
+                info={"var": op.var, "start": op.start, "stop": op.stop, "unroll": op.unroll},
+            )
+        if isinstance(op, m.If):
+            return Node(
+                "if",
+                f"Condition ({where([op.loc])})",
+                body=self._body(op.then, False),
+                orelse=self._body(op.orelse, False),
+                info={"cond": op.cond},
+            )
+        assert isinstance(op, m.RoleBranch)
+        role = self.kernel.role(op.role)
+        inner: list[Node] = []
+        if self.budget_in_branch.get(role.name):
+            inner.append(self._budget_node(role))
+        inner += self._decl_nodes(set(self.branch_decls.get(id(op), [])), f"Register tiles of role `{role.name}`")
+        inner += self._body(op.body, False)
+        return Node(
+            "role",
+            f"Role `{role.name}`: {_waves(role)} ({where([op.loc])})",
+            body=inner,
+            info={"first": role.first, "end": role.first + role.count},
+        )
+
+    def _budget_node(self, role: m.Role, reason: str = "") -> Node:
+        self.uses_extensions = True
+        return Node(
+            "budget",
+            f"Register budget of role `{role.name}`: {role.max_registers} per thread{reason} ({where([role.loc])})",
+            extension=True,
+            info={"registers": role.max_registers},
+        )
+
+    def _budget_nodes(self) -> list[Node]:
+        """Budgets of roles whose code is spread over several branches (or sits in a loop): set
+        once, before the body, each in a branch of its own."""
+        nodes = []
+        for role in self.kernel.roles:
+            if role.name in self.budget_in_branch and not self.budget_in_branch[role.name]:
+                budget = self._budget_node(role, ", set once here as the role's code is in several branches or a loop")
+                nodes.append(
+                    Node(
+                        "role",
+                        f"Role `{role.name}`: {_waves(role)} ({where([role.loc])})",
+                        body=[budget],
+                        info={"first": role.first, "end": role.first + role.count},
+                    )
+                )
+        return nodes
+
+    def _for_tiles(self, op: m.ForTiles, uniform: bool, inline: bool) -> list[Node]:
+        order = self.order
+        comment = f"Output tile: {order.description} ({where([op.loc])})"
+        setup = _block_order_lines(order.grid + order.first_tile)
+        coords = _block_order_lines(order.coords)
+        body = self._body(op.body, uniform)
+        if order.kind == "persistent":
+            return [
+                Node(
+                    "tile_loop",
+                    comment,
+                    body=body,
+                    items=setup,
+                    info={"first": order.first_name, "coords": coords},
+                )
+            ]
+        if inline:
+            return [Node("order", comment, items=setup + coords), *body]
+        return [Node("tile_scope", comment, body=body, items=setup + coords)]
+
+    # -- leaf ops ------------------------------------------------------------------------------
+    def _steps(self, ops: list[m.Stmt], uniform: bool) -> Node:
+        kind = _category(ops[0], uniform)
+        items = [self._op(op, uniform) for op in ops]
+        extension = any(item.get("extension") for item in items)
+        if extension:
+            self.uses_extensions = True
+        return Node("steps", f"{self._describe(kind, ops)} ({where(op.loc for op in ops)})", extension, items=items)
+
+    def _describe(self, kind: str, ops: list[Any]) -> str:
+        """What a block of leaf ops does, in the schedule's terms (tile names, not indices)."""
+        if kind == "zero":
+            return f"Zero {_names_listed(op.dst.tile for op in ops)}"
+        if kind == "copy":
+            return "Copy registers: " + _names_listed(f"{op.src.tile} -> {op.dst.tile}" for op in ops)
+        if kind in ("group_load", "group_load_async"):
+            moves = _names_listed(f"{op.src} -> {op.dst.tile}" for op in ops)
+            groups = _names_listed(str(op.group_size) for op in ops)
+            how = "Global -> shared" if kind == "group_load" else "Global -> shared, asynchronous until an async wait"
+            return f"{how}: {moves}; groups of {groups} waves"
+        if kind == "stage_load":
+            moves = _names_listed(f"{op.src} -> {op.dst}" for op in ops)
+            return f"Stage global -> registers, asynchronous until an async wait: {moves}"
+        if kind == "stage_store":
+            return "Staged registers -> shared: " + _names_listed(f"{op.src} -> {op.dst.tile}" for op in ops)
+        if kind == "async_wait":
+            pending = _names_listed(str(op.pending) for op in ops)
+            return f"Wait until at most {pending} of this wave's asynchronous loads are in flight"
+        if kind == "load_shared":
+            return "Shared -> registers: " + _names_listed(f"{op.src.tile} -> {op.dst.tile}" for op in ops)
+        if kind == "mma":
+            parts = []
+            for op in ops:
+                b = f"{op.b.tile}^T" if op.variant == "ABt" else op.b.tile
+                if op.c.tile == op.d.tile:
+                    parts.append(f"{op.d.tile} += {op.a.tile} @ {b}")
+                else:
+                    parts.append(f"{op.d.tile} = {op.a.tile} @ {b} + {op.c.tile}")
+            return f"mma_{ops[0].variant}: " + _names_listed(parts)
+        if kind == "store":
+            return (
+                "Epilogue, registers -> global: C = alpha * " + _names_listed(op.src.tile for op in ops) + " + beta * C"
+            )
+        if kind == "store_shared":
+            return "Registers -> shared: " + _names_listed(f"{op.src.tile} -> {op.dst.tile}" for op in ops)
+        if kind == "group_store":
+            tiles = _names_listed(op.src.tile for op in ops)
+            groups = _names_listed(str(op.group_size) for op in ops)
+            return f"Epilogue, shared -> global: C = alpha * {tiles} + beta * C; groups of {groups} waves"
+        if kind == "barrier":
+            return "Block barrier"
+        if kind == "barrier_divergent":
+            return "Block barrier in divergent code: waves match barriers by count"
+        raise AssertionError(kind)
+
+    def _op(self, op: m.Stmt, uniform: bool) -> dict[str, Any]:
+        if isinstance(op, m.Zero):
+            return {"kind": "zero", "dst": self._reg(op.dst, op.loc)}
+        if isinstance(op, m.Copy):
+            return {"kind": "copy", "dst": self._reg(op.dst, op.loc), "src": self._reg(op.src, op.loc)}
+        if isinstance(op, m.GroupLoad):
+            self.group_sizes.add(op.group_size)
+            return {
+                "kind": "group_load",
+                "group": f"G{op.group_size}",
+                "call": "load_async" if op.is_async else "load",
+                "dst": self._shared(op.dst, op.loc),
+                "src": op.src.lower(),
+                "coord": _coord(op.row, op.col),
+            }
+        if isinstance(op, m.StageLoad):
+            stage = self.kernel.stage_buffer(op.dst)
+            return {
+                "kind": "stage_load",
+                "extension": True,
+                "group": stage.group_size,
+                "dst": op.dst,
+                "src": op.src.lower(),
+                "coord": _coord(op.row, op.col),
+            }
+        if isinstance(op, m.StageStore):
+            stage = self.kernel.stage_buffer(op.src)
+            return {
+                "kind": "stage_store",
+                "extension": True,
+                "group": stage.group_size,
+                "dst": self._shared(op.dst, op.loc),
+                "src": op.src,
+            }
+        if isinstance(op, m.AsyncWait):
+            return {"kind": "async_wait", "extension": True, "pending": op.pending}
+        if isinstance(op, m.LoadShared):
+            return {
+                "kind": "load_shared",
+                "dst": self._reg(op.dst, op.loc),
+                "src": self._subtile(op.src, op.dst, op.row, op.col, op.loc),
+            }
+        if isinstance(op, m.Mma):
+            return {
+                "kind": "mma",
+                "call": f"mma_{op.variant}",
+                "args": [self._reg(r, op.loc) for r in (op.d, op.a, op.b, op.c)],
+            }
+        if isinstance(op, m.Store):
+            tile = self.kernel.register_tile(op.src.tile)
+            return {
+                "kind": "store",
+                "src": self._reg(op.src, op.loc),
+                "type": _reg_type(tile),
+                "coord": _coord(op.row, op.col),
+                "in_place": not _is_live(op.src, self.live_after_store.get(id(op), frozenset())),
+            }
+        if isinstance(op, m.StoreShared):
+            return {
+                "kind": "store_shared",
+                "src": self._reg(op.src, op.loc),
+                "dst": self._subtile(op.dst, op.src, op.row, op.col, op.loc),
+            }
+        if isinstance(op, m.GroupStore):
+            return self._group_store(op)
+        if isinstance(op, m.Barrier):
+            return {"kind": "barrier", "extension": not uniform}
+        raise _error(
+            "emit-op", f"the HIP emitter has no code for op kind `{op.kind}`", op.loc, "report this to tilegen"
+        )
+
+    def _group_store(self, op: m.GroupStore) -> dict[str, Any]:
+        self.group_sizes.add(op.group_size)
+        tile = self.kernel.shared_tile(op.src.tile)
+        n = op.group_size
+        share = tile.rows // n
+        base = self.target.base_tile
+        if tile.rows % n or share % base:
+            raise _error(
+                "emit-group-store",
+                f"the alpha/beta epilogue of this group store has each of its {n} waves scale its "
+                f"{tile.rows}/{n} rows of `{tile.name}`, which must be a whole multiple of {base} rows",
+                op.loc,
+                f"store with a group whose size divides {tile.rows} into multiples of {base} rows "
+                f"(e.g. group={max(1, tile.rows // base) if tile.rows >= base else 1}), or use a taller shared tile",
+                buffer=tile.name,
+            )
+        part_row = op.row * n + Var(name=WARP) % n
+        return {
+            "kind": "group_store",
+            "group": f"G{n}",
+            "n": n,
+            "src": self._shared(op.src, op.loc),
+            "coord": _coord(op.row, op.col),
+            "part_type": f"rt_fl<{share}, {tile.cols}>",
+            "part_shape": f"{share}, {tile.cols}",
+            "part_offset": f"{{{to_cpp(Var(name=WARP) % n, BUILTIN_NAMES)}, 0}}",
+            "part_coord": _coord(part_row, op.col),
+            "share": share,
+            "tile": tile.name,
+        }
+
+    # -- references ----------------------------------------------------------------------------
+    def _reg(self, ref: m.RegRef, loc: m.SourceLoc) -> str:
+        tile = self.kernel.register_tile(ref.tile)
+        if tile.count == 1:
+            if ref.index is not None and ref.index != Const(value=0):
+                raise _error(
+                    "emit-ref",
+                    f"`{tile.name}` is a single register tile but is indexed with `{ref.index}`",
+                    loc,
+                    "drop the index, or declare the tile with count > 1",
+                    buffer=tile.name,
+                )
+            return tile.name
+        if ref.index is None:
+            raise _error(
+                "emit-ref",
+                f"`{tile.name}` is an array of {tile.count} register tiles and is used without an index",
+                loc,
+                f"index it, e.g. `{tile.name}[0]`",
+                buffer=tile.name,
+            )
+        return f"{tile.name}[{to_cpp(ref.index, BUILTIN_NAMES)}]"
+
+    def _shared(self, ref: m.SharedRef, loc: m.SourceLoc) -> str:
+        tile = self.kernel.shared_tile(ref.tile)
+        if tile.buffers == 1:
+            if ref.buffer is not None and ref.buffer != Const(value=0):
+                raise _error(
+                    "emit-ref",
+                    f"`{tile.name}` has one buffer but is used as buffer `{ref.buffer}`",
+                    loc,
+                    f"declare `{tile.name}` with buffers=... or drop the buffer index",
+                    buffer=tile.name,
+                )
+            return tile.name
+        if ref.buffer is None:
+            raise _error(
+                "emit-ref",
+                f"`{tile.name}` has {tile.buffers} buffers and is used without a buffer index",
+                loc,
+                f"index it, e.g. `{tile.name}[k % {tile.buffers}]`",
+                buffer=tile.name,
+            )
+        return f"{tile.name}[{to_cpp(ref.buffer, BUILTIN_NAMES)}]"
+
+    def _subtile(self, shared: m.SharedRef, reg: m.RegRef, row: Expr, col: Expr, loc: m.SourceLoc) -> dict[str, str]:
+        """The shared operand of a register <-> shared move: the whole tile when the shapes match
+        at offset (0, 0), else ``subtile_inplace<R, C>(tile, {row, col})``."""
+        tile = self.kernel.shared_tile(shared.tile)
+        register = self.kernel.register_tile(reg.tile)
+        text = self._shared(shared, loc)
+        zero = Const(value=0)
+        whole = (tile.rows, tile.cols) == (register.rows, register.cols) and row == zero and col == zero
+        return {
+            "whole": whole,
+            "tile": text,
+            "shape": f"{register.rows}, {register.cols}",
+            "offset": f"{{{to_cpp(row, BUILTIN_NAMES)}, {to_cpp(col, BUILTIN_NAMES)}}}",
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _waves(role: m.Role) -> str:
+    last = role.first + role.count - 1
+    return f"wave {role.first}" if role.count == 1 else f"waves {role.first}-{last}"
+
+
+def _category(op: Any, uniform: bool) -> str:
+    """Leaf ops of one category in a row form one commented block."""
+    if isinstance(op, m.GroupLoad) and op.is_async:
+        return "group_load_async"
+    if isinstance(op, m.Barrier) and not uniform:
+        return "barrier_divergent"
+    return op.kind
+
+
+def _coord(row: Expr, col: Expr) -> str:
+    return f"{{0, 0, {to_cpp(row, BUILTIN_NAMES)}, {to_cpp(col, BUILTIN_NAMES)}}}"
+
+
+def _reg_type(tile: m.RegisterTile) -> str:
+    base = "rt_bf" if tile.dtype == "bf16" else "rt_fl"
+    layout = ", ducks::rt_layout::col" if tile.layout == "col" else ""
+    return f"{base}<{tile.rows}, {tile.cols}{layout}>"
+
+
+def _shared_type(tile: m.SharedTile) -> str:
+    return f"{'st_bf' if tile.dtype == 'bf16' else 'st_fl'}<{tile.rows}, {tile.cols}>"
+
+
+def _block_order_lines(statements: Iterable[Any]) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+    for statement in statements:
+        if isinstance(statement, Let):
+            lines.append(
+                {"kind": "let", "name": statement.name, "value": to_cpp(statement.value), "mutable": statement.mutable}
+            )
+        elif isinstance(statement, Assign):
+            lines.append({"kind": "assign", "name": statement.name, "value": to_cpp(statement.value)})
+        elif isinstance(statement, When):
+            lines.append({"kind": "when", "cond": to_cpp(statement.cond), "body": _block_order_lines(statement.body)})
+    return lines
+
+
+def _exprs(op: m.Stmt) -> list[Expr]:
+    """Every expression an op carries (for the scalars it needs)."""
+    exprs: list[Optional[Expr]] = []
+    for name in ("row", "col", "start", "stop", "cond"):
+        exprs.append(getattr(op, name, None))
+    for name in ("dst", "src", "d", "a", "b", "c"):
+        ref = getattr(op, name, None)
+        if isinstance(ref, m.RegRef):
+            exprs.append(ref.index)
+        elif isinstance(ref, m.SharedRef):
+            exprs.append(ref.buffer)
+    return [e for e in exprs if e is not None]
+
+
+def _tile_uses(body: list[m.Stmt]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in m.walk(body):
+        names = [
+            getattr(op, f).tile
+            for f in ("dst", "src", "d", "a", "b", "c")
+            if isinstance(getattr(op, f, None), m.RegRef)
+        ]
+        if isinstance(op, m.StageLoad):
+            names.append(op.dst)
+        if isinstance(op, m.StageStore):
+            names.append(op.src)
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+# -- liveness: may the epilogue scale an accumulator in place? -----------------------------------
+
+#: (tile, element): element None stands for "an element picked at run time".
+_Key = tuple[str, Optional[int]]
+
+
+def _key(ref: m.RegRef) -> _Key:
+    if ref.index is None:
+        return (ref.tile, 0)
+    if isinstance(ref.index, Const):
+        return (ref.tile, ref.index.value)
+    return (ref.tile, None)
+
+
+def _is_live(ref: m.RegRef, live: frozenset[_Key]) -> bool:
+    tile, element = _key(ref)
+    if element is None:
+        return any(t == tile for t, _ in live)
+    return (tile, element) in live or (tile, None) in live
+
+
+class _Liveness:
+    """Backward liveness of register tiles over the structured IR. The epilogue scales a stored
+    tile in place only where no later op can read the value (else it scales a copy)."""
+
+    def __init__(self, kernel: m.Kernel, persistent: bool):
+        self.persistent = persistent
+        self.live_after_store: dict[int, frozenset[_Key]] = {}
+        self._body(kernel.body, frozenset())
+
+    def _body(self, body: list[m.Stmt], live_after: frozenset[_Key]) -> frozenset[_Key]:
+        live = live_after
+        for op in reversed(body):
+            live = self._stmt(op, live)
+        return live
+
+    def _stmt(self, op: m.Stmt, live: frozenset[_Key]) -> frozenset[_Key]:
+        if isinstance(op, m.For) or (isinstance(op, m.ForTiles) and self.persistent):
+            head = live  # a loop may run zero times; iterate to the fixed point of its back edge
+            while True:
+                new = live | self._body(op.body, head)
+                if new == head:
+                    return head
+                head = new
+        if isinstance(op, m.ForTiles):
+            return self._body(op.body, live)
+        if isinstance(op, m.If):
+            return self._body(op.then, live) | self._body(op.orelse, live)
+        if isinstance(op, m.RoleBranch):
+            return self._body(op.body, live) | live
+        if isinstance(op, m.Store):
+            self.live_after_store[id(op)] = self.live_after_store.get(id(op), frozenset()) | live
+        reads: list[m.RegRef] = []
+        writes: list[m.RegRef] = []
+        if isinstance(op, m.Mma):
+            reads, writes = [op.a, op.b, op.c], [op.d]
+        elif isinstance(op, m.Copy):
+            reads, writes = [op.src], [op.dst]
+        elif isinstance(op, (m.Store, m.StoreShared)):
+            reads = [op.src]
+        elif isinstance(op, (m.Zero, m.LoadShared)):
+            writes = [op.dst]
+        killed = {_key(r) for r in writes if _key(r)[1] is not None}
+        return (live - killed) | {_key(r) for r in reads}
