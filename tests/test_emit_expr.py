@@ -128,7 +128,7 @@ class _CParser:
 def eval_c(text: str, env: dict[str, int]) -> int:
     parser = _CParser(text, env)
     thunk = parser.binary(0)
-    assert parser.peek() is None, f"trailing tokens in {text!r}: {parser.tokens[parser.pos:]}"
+    assert parser.peek() is None, f"trailing tokens in {text!r}: {parser.tokens[parser.pos :]}"
     return thunk()  # type: ignore[operator]
 
 
