@@ -1,0 +1,93 @@
+"""The real pipeline up to the GPU: validator, emitter, bundled runtime and nvcc build a pybind11
+module for sm_90a; it imports on a machine without a GPU, reports its resources, loads from the
+cache in a new process without running any compiler, and refuses CPU tensors before launching."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import tilegen
+from tilegen import cache
+from tilegen.callable import CompiledKernel
+from tilegen.cli import load_schedule
+
+pytestmark = pytest.mark.nvcc
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "k01_baseline_4wave.py"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[CompiledKernel, Path]:
+    root = tmp_path_factory.mktemp("nvcc-cache")
+    return tilegen.compile(load_schedule(EXAMPLE, [], "sm_90a"), "sm_90a", cache_dir=root), root
+
+
+def test_the_module_is_built_and_imported(built: tuple[CompiledKernel, Path]) -> None:
+    fn, root = built
+    assert fn.module.__name__ == f"tg_baseline_4wave_{fn.cache_path.name[:16]}"
+    assert callable(fn.module.dispatch)
+    assert fn.library_path.parent == fn.cache_path and fn.cache_path.parent == root
+    assert "nvcc" in fn.build_command[0] and "-gencode=arch=compute_90a,code=sm_90a" in fn.build_command
+    assert f"PYBIND11_MODULE({fn.module.__name__}" in fn.source
+    assert cache.inspect_entry(fn.cache_path)[0] is not None
+
+
+def test_ptxas_resources_are_kept(built: tuple[CompiledKernel, Path]) -> None:
+    fn, _ = built
+    (resources,) = [r for r in fn.resources if "baseline_4wave" in r.kernel]
+    assert resources.target == "sm_90a"
+    assert resources.registers is not None and 0 < resources.registers <= 255
+    assert resources.spills == 0, f"the kernel spills: {resources}"
+    assert f"registers={resources.registers}" in repr(fn)
+
+
+_WARM = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    sys.path.insert(0, {root!r})
+    spawned = []
+    _init = subprocess.Popen.__init__
+    def counting(self, args, *rest, **kw):
+        spawned.append(args)
+        _init(self, args, *rest, **kw)
+    subprocess.Popen.__init__ = counting
+    import torch, tilegen
+    from tilegen.cli import load_schedule
+    kernel = load_schedule({example!r}, [], "sm_90a")
+    start = time.perf_counter()
+    fn = tilegen.compile(kernel, "sm_90a", cache_dir={cache!r})
+    print(len(spawned), f"{{1e3 * (time.perf_counter() - start):.1f}}", fn.cache_path)
+    """
+)
+
+
+def test_a_new_process_loads_it_without_running_a_compiler(built: tuple[CompiledKernel, Path], tmp_path: Path) -> None:
+    fn, root = built
+    script = tmp_path / "warm.py"
+    script.write_text(_WARM.format(root=str(ROOT), example=str(EXAMPLE), cache=str(root)))
+    timings = []
+    for _ in range(2):  # the first run may still find a header or driver file it has not hashed
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert out.returncode == 0, out.stderr
+        spawned, ms, path = out.stdout.split()
+        assert (spawned, path) == ("0", str(fn.cache_path)), out.stdout + out.stderr
+        timings.append(float(ms))
+    print(f"warm compile() in a new process: {timings} ms")
+    # The goal (< 100 ms) is measured on the device machine; this bound only catches a regression
+    # that brings validation, emission or a compiler back into the warm path on a busy CI box.
+    assert min(timings) < 1000
+
+
+def test_cpu_tensors_are_refused_before_any_launch(built: tuple[CompiledKernel, Path]) -> None:
+    fn, _ = built
+    a = torch.randn(128, 32).to(torch.bfloat16)
+    b = torch.randn(32, 128).to(torch.bfloat16)
+    with pytest.raises(ValueError, match=r"A is on cpu, but the kernel runs on the GPU \(sm_90a\)"):
+        fn(a, b)
