@@ -68,3 +68,37 @@ def test_goldens_do_not_depend_on_the_working_directory(tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert regen.golden(example, target) == at_root
     assert str(ROOT) not in at_root[1], "an absolute path leaked into the emitted source"
+
+
+def _fenced_blocks(text: str, language: str) -> list[list[str]]:
+    blocks, current = [], None
+    for line in text.splitlines():
+        if current is None and line.strip() == f"```{language}":
+            current = []
+        elif current is not None and line.strip() == "```":
+            blocks.append(current)
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def _contains(haystack: list[str], needle: list[str]) -> bool:
+    """``needle`` appears in ``haystack`` as consecutive lines, ignoring indentation."""
+    hay = [line.strip() for line in haystack]
+    pin = [line.strip() for line in needle]
+    return any(hay[i : i + len(pin)] == pin for i in range(len(hay) - len(pin) + 1))
+
+
+def test_the_docs_quote_the_goldens_and_examples_verbatim() -> None:
+    """docs/emitted-code.md shows real output: each C++ block is in a golden, each Python block in
+    an example, so the walkthrough cannot drift from what the emitter writes."""
+    doc = (ROOT / "docs" / "emitted-code.md").read_text()
+    goldens = [path.read_text().splitlines() for path in regen.GOLDEN_DIR.glob("*.cpp")]
+    examples = [path.read_text().splitlines() for path in (ROOT / "examples").glob("*.py")]
+    cpp_blocks, python_blocks = _fenced_blocks(doc, "cpp"), _fenced_blocks(doc, "python")
+    assert len(cpp_blocks) >= 8 and python_blocks
+    for block in cpp_blocks:
+        assert any(_contains(golden, block) for golden in goldens), "not in any golden:\n" + "\n".join(block)
+    for block in python_blocks:
+        assert any(_contains(example, block) for example in examples), "not in any example:\n" + "\n".join(block)
