@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_cache import fake_builder
 
 from tilegen import cache
 from tilegen.cli import CliError, load_schedule, main, parse_params, parse_size
@@ -236,12 +237,7 @@ def test_bench_without_a_gpu_says_so() -> None:
 
 
 def _entry(root: Path, key: str) -> None:
-    def build(build_dir: Path) -> cache.BuiltFiles:
-        for name in (cache.SOURCE_NAME, "m.so", cache.LOG_NAME):
-            (build_dir / name).write_text(name)
-        return cache.BuiltFiles("m.so")
-
-    cache.get_or_build(root, key, build, describe={"kernel": "baseline_4wave", "target": "sm_90a"})
+    cache.get_or_build(root, key, fake_builder([]), describe={"kernel": "baseline_4wave", "target": "sm_90a"})
 
 
 def test_cache_path_list_and_clear(tmp_path: Path) -> None:

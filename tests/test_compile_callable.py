@@ -11,6 +11,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_cache import fake_builder
 
 from ir.models import Kernel as KernelIR
 from tilegen import cache
@@ -68,13 +69,8 @@ def multiples_only(kernel: KernelIR, m: int, n: int, k: int) -> None:
 def make_callable(tmp_path: Path, check_problem: Any = multiples_only, **kernel_args: str) -> CompiledKernel:
     kernel = make_kernel(**kernel_args)
 
-    def build(build_dir: Path) -> cache.BuiltFiles:
-        for name in (cache.SOURCE_NAME, "tiny.so", cache.LOG_NAME):
-            (build_dir / name).write_text(name)
-        return cache.BuiltFiles("tiny.so", {"command": ["fake"]})
-
     key = cache.cache_key({"kernel": kernel.model_dump_json(), "dir": str(tmp_path)})
-    entry, _ = cache.get_or_build(tmp_path, key, build)
+    entry, _ = cache.get_or_build(tmp_path, key, fake_builder([]))
     return CompiledKernel(
         kernel, "gfx942", StrictDispatch(kernel), entry, check_problem=check_problem, device_type="cpu"
     )
@@ -237,5 +233,5 @@ def test_repr_and_build_facts(fn: CompiledKernel) -> None:
     text = repr(fn)
     for part in ("name='tiny'", "target='gfx942'", "block=32x48", "k_step=16", "warps=1", str(fn.cache_path)):
         assert part in text
-    assert fn.source == "kernel.cpp" and fn.build_log == "build.log" and fn.build_command == ["fake"]
+    assert fn.source == "// source\n" and fn.build_log == "$ cc ...\n" and fn.build_command == ["cc", "kernel.cpp"]
     assert fn.resources == ()
