@@ -1,6 +1,6 @@
 // 8 waves in two roles. Producers (waves 0-3) stage the next K step global -> registers -> shared
 // (tg::stage_load / tg::stage_store) into the other half of double-buffered shared tiles while
-// consumers (waves 4-7) multiply the current half with mma_ABt (B is N x K). Raw s_barriers inside
+// consumers (waves 4-7) multiply the current half with mma_ABt (B is N x K). tg::barrier()s inside
 // the role branches are matched by count; the epilogue goes through a bf16 shared tile and a
 // group<8>::store. The first K step arrives by group<8>::load_async.
 #include "amd_test_kittens.cuh"
@@ -49,13 +49,13 @@ __global__ __launch_bounds__(NUM_WARPS * WARP_THREADS, 1) void gemm_8wave_staged
                 tg::stage_load<4>(a_stage, g.a, {0, 0, block_row, kt + 1});
                 tg::stage_load<4>(b_stage, g.b, {0, 0, block_col, kt + 1});
             }
-            __builtin_amdgcn_s_barrier();  // consumers have finished reading buffer (kt + 1) % 2
+            tg::barrier();  // consumers have finished reading buffer (kt + 1) % 2
             if (has_next) {
                 tg::async_wait<0>();
                 tg::stage_store<4>(As[(kt + 1) % 2], a_stage);
                 tg::stage_store<4>(Bs[(kt + 1) % 2], b_stage);
             }
-            __builtin_amdgcn_s_barrier();  // buffer (kt + 1) % 2 is full
+            tg::barrier();  // buffer (kt + 1) % 2 is full
         }
     } else {  // role: consumer (waves 4-7)
         tg::set_max_registers<256>();
@@ -78,8 +78,8 @@ __global__ __launch_bounds__(NUM_WARPS * WARP_THREADS, 1) void gemm_8wave_staged
 #pragma unroll
                 for (int j = 0; j < 2; ++j) mma_ABt(C_accum[2 * i + j], a_reg[i], b_reg[j], C_accum[2 * i + j]);
             }
-            __builtin_amdgcn_s_barrier();
-            __builtin_amdgcn_s_barrier();
+            tg::barrier();
+            tg::barrier();
         }
 #pragma unroll
         for (int i = 0; i < 2; ++i) {

@@ -71,18 +71,22 @@ KITTENS_HD To convert(From value) {
     }
 }
 
+// The value, hidden from the optimiser (no instruction). A shared-tile access computes one
+// address per swizzled base tile; unhidden, LLVM hoists all of them out of the K loop and keeps
+// them live in VGPRs (one per base tile of every register tile loaded in the loop), which pushed
+// tight schedules into spills. Hidden, they are recomputed next to their ds_read: a few VALU ops.
+KITTENS_HD int recompute_per_use(int value) {
+#if defined(__HIP_DEVICE_COMPILE__)
+    asm volatile("" : "+v"(value));
+#endif
+    return value;
+}
+
 // s_waitcnt immediates in the gfx9 encoding (gfx90a, gfx940/942): vmcnt in bits [3:0] and [15:14],
 // expcnt in [6:4], lgkmcnt in [11:8]; a field at its maximum means "do not wait on it".
 inline constexpr int VMCNT_MAX = 63;
 KITTENS_HD constexpr int waitcnt_vmcnt(int vmcnt) {
     return (vmcnt & 0xF) | ((vmcnt >> 4) << 14) | (0x7 << 4) | (0xF << 8);
 }
-inline constexpr int WAITCNT_LGKMCNT_ZERO = 0xF | (0x3 << 14) | (0x7 << 4);
-
-// Called at the end of every op that writes LDS. HIP's __syncthreads() fences LDS itself, but the
-// raw __builtin_amdgcn_s_barrier() emitted inside role branches does not (gfx90a/gfx940 insert no
-// wait before s_barrier), so the writes must have landed before the op returns.
-KITTENS_DEVICE void wait_shared_writes() { __builtin_amdgcn_s_waitcnt(WAITCNT_LGKMCNT_ZERO); }
-
 }  // namespace detail
 }  // namespace kittens

@@ -120,11 +120,16 @@ struct shared_swizzle {
     static constexpr int KEY_RANGE = (CHUNKS_PER_ROW & -CHUNKS_PER_ROW) < 8 ? (CHUNKS_PER_ROW & -CHUNKS_PER_ROW) : 8;
     static constexpr int ROWS_PER_128_BYTES = CHUNKS_PER_ROW >= 8 ? 1 : 8 / CHUNKS_PER_ROW;
 
-    KITTENS_HD static constexpr int key(int row) { return (row / ROWS_PER_128_BYTES) % KEY_RANGE; }
+    // Unsigned arithmetic: rows and columns are never negative, and / and % by these powers of
+    // two then compile to shifts and masks.
+    KITTENS_HD static constexpr int key(int row) {
+        return static_cast<int>((static_cast<unsigned>(row) / ROWS_PER_128_BYTES) % KEY_RANGE);
+    }
 
     // Element offset of logical (row, col) from the start of the tile.
     KITTENS_HD static constexpr int offset(int row, int col) {
-        return row * COLS + ((col / CHUNK_ELEMENTS) ^ key(row)) * CHUNK_ELEMENTS + col % CHUNK_ELEMENTS;
+        const unsigned c = static_cast<unsigned>(col);
+        return row * COLS + static_cast<int>(((c / CHUNK_ELEMENTS) ^ key(row)) * CHUNK_ELEMENTS + c % CHUNK_ELEMENTS);
     }
 };
 // END-SHARED-LAYOUT

@@ -74,6 +74,7 @@ constexpr void check_register_shared_shapes() {
 template <ducks::rt::all RT, ducks::st::all SV>
 KITTENS_HD void load_shared_lane(RT& dst, const SV& src, int lane) {
     check_register_shared_shapes<RT, SV>();
+    lane = recompute_per_use(lane) & (WARP_THREADS - 1);  // & restores the range the optimiser lost
     using T = typename RT::dtype;
     using S = typename SV::dtype;
     using L = typename RT::layout;
@@ -104,6 +105,7 @@ KITTENS_HD void load_shared_lane(RT& dst, const SV& src, int lane) {
 template <ducks::st::all SV, ducks::rt::all RT>
 KITTENS_HD void store_shared_lane(const SV& dst, const RT& src, int lane) {
     check_register_shared_shapes<RT, SV>();
+    lane = recompute_per_use(lane) & (WARP_THREADS - 1);  // & restores the range the optimiser lost
     using T = typename RT::dtype;
     using S = typename SV::dtype;
     using L = typename RT::layout;
@@ -154,11 +156,17 @@ KITTENS_HD T* offset_bytes(T* base, uint32_t bytes) {
     return reinterpret_cast<T*>(reinterpret_cast<byte*>(base) + static_cast<uint64_t>(bytes));
 }
 
+// Rows below the tile origin of element i of base tile row ti: the wave-uniform part of an address.
 template <ducks::rt::all RT>
-KITTENS_HD int64_t global_step_offset(int ti, int tj, int i, int64_t stride) {
-    using L = typename RT::layout;
-    return (ti * amd_layout::BASE_TILE + amd_layout::step_row<L>(i)) * stride + tj * amd_layout::BASE_TILE +
-           amd_layout::step_col<L>(i);
+KITTENS_HD int global_step_rows(int ti, int i) {
+    return ti * amd_layout::BASE_TILE + amd_layout::step_row<typename RT::layout>(i);
+}
+
+// Columns right of the lane's own: a compile-time constant, which the backend folds into the
+// instruction's immediate offset (one scalar base per element row instead of one per element).
+template <ducks::rt::all RT>
+KITTENS_HD constexpr int global_step_cols(int tj, int i) {
+    return tj * amd_layout::BASE_TILE + amd_layout::step_col<typename RT::layout>(i);
 }
 
 template <ducks::rt::all RT, ducks::gl::all GL>
@@ -169,12 +177,10 @@ KITTENS_HD void load_global_lane(RT& dst, const GL& src, coord<RT> idx, int lane
 #pragma unroll
     for (int ti = 0; ti < RT::height; ++ti) {
 #pragma unroll
-        for (int tj = 0; tj < RT::width; ++tj) {
+        for (int i = 0; i < amd_layout::ELEMENTS_PER_LANE; ++i) {
+            const auto* row = offset_bytes(origin + global_step_rows<RT>(ti, i) * stride, lane_offset);
 #pragma unroll
-            for (int i = 0; i < amd_layout::ELEMENTS_PER_LANE; ++i) {
-                const auto* element = origin + global_step_offset<RT>(ti, tj, i, stride);
-                base_set(dst.tiles[ti][tj], i, *offset_bytes(element, lane_offset));
-            }
+            for (int tj = 0; tj < RT::width; ++tj) base_set(dst.tiles[ti][tj], i, row[global_step_cols<RT>(tj, i)]);
         }
     }
 }
@@ -188,12 +194,10 @@ KITTENS_HD void store_global_lane(const GL& dst, const RT& src, coord<RT> idx, i
 #pragma unroll
     for (int ti = 0; ti < RT::height; ++ti) {
 #pragma unroll
-        for (int tj = 0; tj < RT::width; ++tj) {
+        for (int i = 0; i < amd_layout::ELEMENTS_PER_LANE; ++i) {
+            auto* row = offset_bytes(origin + global_step_rows<RT>(ti, i) * stride, lane_offset);
 #pragma unroll
-            for (int i = 0; i < amd_layout::ELEMENTS_PER_LANE; ++i) {
-                auto* element = origin + global_step_offset<RT>(ti, tj, i, stride);
-                *offset_bytes(element, lane_offset) = base_get<G>(src.tiles[ti][tj], i);
-            }
+            for (int tj = 0; tj < RT::width; ++tj) row[global_step_cols<RT>(tj, i)] = base_get<G>(src.tiles[ti][tj], i);
         }
     }
 }
@@ -341,12 +345,10 @@ KITTENS_DEVICE void load(RT& dst, const st_subtile<ST, R, C>& src) {
 template <typename T, int R, int C, ducks::rt::all RT>
 KITTENS_DEVICE void store(st<T, R, C>& dst, const RT& src) {
     detail::store_shared_lane(detail::view_of(dst), src, laneid());
-    detail::wait_shared_writes();
 }
 template <typename ST, int R, int C, ducks::rt::all RT>
 KITTENS_DEVICE void store(const st_subtile<ST, R, C>& dst, const RT& src) {
     detail::store_shared_lane(dst, src, laneid());
-    detail::wait_shared_writes();
 }
 
 // load(rt, g.c, {0, 0, r, c}): the (r, c)-th tile of the register tile's shape, converted.
@@ -373,7 +375,6 @@ struct group {
     template <typename ST, ducks::gl::all GL>
     KITTENS_DEVICE static void load(ST& dst, const GL& src, const coord<ST>& idx) {
         detail::group_load_lane<ST, N>(dst, src, idx, warpid(), kittens::laneid());
-        detail::wait_shared_writes();
     }
     // On AMD this load is synchronous (global -> registers -> LDS): it has completed when it
     // returns, which satisfies "complete at the next tg::async_wait". See docs/amd.md.

@@ -26,7 +26,6 @@ __device__ __forceinline__ void stage_load(stage<ST, N>& buffer, const GL& src, 
 template <int N, typename ST>
 __device__ __forceinline__ void stage_store(ST& dst, const stage<ST, N>& buffer) {
     kittens::detail::stage_store_lane<ST, N>(dst, buffer, kittens::warpid() % N, kittens::laneid());
-    kittens::detail::wait_shared_writes();
 }
 
 // Wait until at most P of this wave's asynchronous loads are in flight: s_waitcnt vmcnt(P).
@@ -38,6 +37,17 @@ __device__ __forceinline__ void async_wait() {
     static_assert(P >= 0, "tg::async_wait<P>: P counts loads still in flight and cannot be negative");
     constexpr int vmcnt = P < kittens::detail::VMCNT_MAX ? P : kittens::detail::VMCNT_MAX;
     __builtin_amdgcn_s_waitcnt(kittens::detail::waitcnt_vmcnt(vmcnt));
+}
+
+// Block barrier for divergent code (role branches, conditions); waves match barriers by count.
+// The fences are the ones HIP's __syncthreads() puts around s_barrier (LDS release before,
+// acquire after), so LDS writes made before it are visible after it and the compiler moves no
+// LDS access across it. Global loads in flight (tg::stage_load) are not waited for by the fences
+// (clang 15 itself still puts s_waitcnt vmcnt(0) before every s_barrier; see docs/amd.md).
+__device__ __forceinline__ void barrier() {
+    __atomic_work_item_fence(__CLK_LOCAL_MEM_FENCE, __memory_order_release, __memory_scope_work_group);
+    __builtin_amdgcn_s_barrier();
+    __atomic_work_item_fence(__CLK_LOCAL_MEM_FENCE, __memory_order_acquire, __memory_scope_work_group);
 }
 
 // A role's register budget. CDNA allocates the same VGPRs to every wave of a kernel and has no
