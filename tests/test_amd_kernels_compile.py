@@ -76,7 +76,7 @@ def test_kernel_code_uses_mfma_lds_and_global_instructions(builds: dict, kernel:
     assert f'.amdgcn_target "amdgcn-amd-amdhsa--{target}' in assembly
     assert "v_mfma_f32_16x16x16_bf16" in assembly or "v_mfma_f32_16x16x16bf16_1k" in assembly
     assert re.search(r"\bds_write_b128\b", assembly), "group loads / stage stores write 16-byte chunks"
-    assert re.search(r"\bds_read_(b64|b128|u16)\b", assembly)
+    assert re.search(r"\bds_read(2|2st64)?_(b64|b128|u16)\b", assembly), "register loads read LDS with ds_read*"
     assert re.search(r"\bglobal_load_dwordx4\b", assembly), "group loads read 16-byte chunks"
     flat = re.findall(r"^\s+(flat_\w+)", assembly, flags=re.MULTILINE)
     assert flat == [], f"flat memory instructions mean a lost address space: {sorted(set(flat))}"
