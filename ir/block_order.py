@@ -24,9 +24,11 @@ def num_blocks(launch: Launch, m: int, n: int) -> int:
 def remap_xcd(block_id: int, nblocks: int, launch: Launch) -> int:
     """Workgroup id -> tile id so each XCD works on ``chunk`` consecutive tile ids at a time.
 
-    Hardware dispatches workgroup ``b`` to XCD ``b % X``. Blocks of one XCD, in dispatch order,
-    get consecutive runs of ``chunk`` tile ids; ids past the last full round map to themselves
-    so the mapping stays a permutation for any block count.
+    Hardware dispatches workgroup ``b`` to XCD ``b % X``. Tile ids are dealt to the XCDs in runs
+    of ``chunk``: ids ``[0, chunk)`` to XCD 0, the next ``chunk`` to XCD 1, ..., and round again.
+    The ``l``-th block of XCD ``x`` therefore takes id ``(l // chunk * X + x) * chunk + l % chunk``.
+    Ids past the last full round of ``X * chunk`` map to themselves so the mapping stays a
+    permutation for any block count.
     """
     remap = launch.xcd_remap
     if remap is None:
@@ -38,10 +40,7 @@ def remap_xcd(block_id: int, nblocks: int, launch: Launch) -> int:
         return block_id
     xcd = block_id % x
     local = block_id // x  # position of this block among its XCD's blocks
-    round_index, within = divmod(local, chunk)
-    # Blocks of XCD `xcd` cover tile ids [xcd * per_xcd, (xcd + 1) * per_xcd) in the remapped order.
-    per_xcd = full // x
-    return xcd * per_xcd + round_index * chunk + within
+    return (local // chunk * x + xcd) * chunk + local % chunk
 
 
 def tile_of_id(launch: Launch, tile_id: int, m: int, n: int) -> tuple[int, int]:

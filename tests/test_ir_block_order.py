@@ -50,3 +50,18 @@ def test_grouped_order_walks_down_a_band_first(group: int, rows: int, cols: int)
     height = min(group, rows)
     first = [tile_of_id(launch, t, rows * 16, cols * 16) for t in range(height)]
     assert first == [(r, 0) for r in range(height)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(xcds=st.integers(2, 8), chunk=st.integers(1, 4), rounds=st.integers(1, 3))
+def test_xcd_remap_gives_each_chiplet_runs_of_chunk_consecutive_tiles(xcds: int, chunk: int, rounds: int) -> None:
+    # One block per tile, a whole number of rounds: XCD of block b is b % xcds (hardware dispatch).
+    tiles = xcds * chunk * rounds
+    launch = Launch(
+        num_warps=4, block_m=16, block_n=16, k_step=16, grid="linear", xcd_remap=XcdRemap(num_xcds=xcds, chunk=chunk)
+    )
+    owner = {}
+    for block in range(tiles):
+        ((_row, col),) = tiles_of_block(launch, block, 16, 16 * tiles)
+        owner[col] = block % xcds
+    assert [owner[t] for t in range(tiles)] == [(t // chunk) % xcds for t in range(tiles)]

@@ -131,15 +131,22 @@ def block_order(launch: m.Launch) -> BlockOrder:
         remap = launch.xcd_remap
         constants += [("NUM_XCDS", remap.num_xcds), ("XCD_CHUNK", remap.chunk)]
         xcds, round_size = _v("NUM_XCDS"), _v("NUM_XCDS") * _v("XCD_CHUNK")
-        # ir.block_order.remap_xcd: blocks of XCD x (in dispatch order) take the x-th run of
-        # xcd_full / NUM_XCDS tile ids; ids past the last full round of NUM_XCDS * XCD_CHUNK
-        # blocks keep their own id, so the mapping stays a permutation.
+        # ir.block_order.remap_xcd: the l-th block of XCD x takes tile id
+        # (l / XCD_CHUNK * NUM_XCDS + x) * XCD_CHUNK + l % XCD_CHUNK, so each XCD works on runs of
+        # XCD_CHUNK consecutive tiles; ids past the last full round of NUM_XCDS * XCD_CHUNK blocks
+        # keep their own id, so the mapping stays a permutation.
         first_tile = (
             Let("xcd_full", _v(GRID_DIM_X) // round_size * round_size),
             Let(first_name, _v(BLOCK_IDX_X), mutable=True),
             When(
                 _v(first_name) < _v("xcd_full"),
-                (Assign(first_name, _v(first_name) % xcds * (_v("xcd_full") // xcds) + _v(first_name) // xcds),),
+                (
+                    Assign(
+                        first_name,
+                        (_v(first_name) // xcds // _v("XCD_CHUNK") * xcds + _v(first_name) % xcds) * _v("XCD_CHUNK")
+                        + _v(first_name) // xcds % _v("XCD_CHUNK"),
+                    ),
+                ),
             ),
         )
         xcd_text = f", XCD remap over {remap.num_xcds} XCDs"
