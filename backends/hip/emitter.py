@@ -399,7 +399,7 @@ class _Emitter:
                 flush()
             run.append(op)
         flush()
-        return nodes
+        return _chain_roles(nodes)
 
     def _control(self, op: m.Stmt, uniform: bool) -> Node:
         if isinstance(op, m.For):
@@ -430,7 +430,7 @@ class _Emitter:
             "role",
             f"Role `{role.name}`: {_waves(role)} ({where([op.loc])})",
             body=inner,
-            info={"first": role.first, "end": role.first + role.count},
+            info={"role": role.name, "first": role.first, "end": role.first + role.count},
         )
 
     def _budget_node(self, role: m.Role, reason: str = "") -> Node:
@@ -454,7 +454,7 @@ class _Emitter:
                         "role",
                         f"Role `{role.name}`: {_waves(role)} ({where([role.loc])})",
                         body=[budget],
-                        info={"first": role.first, "end": role.first + role.count},
+                        info={"role": role.name, "first": role.first, "end": role.first + role.count},
                     )
                 )
         return nodes
@@ -700,6 +700,29 @@ class _Emitter:
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _chain_roles(nodes: list[Node]) -> list[Node]:
+    """Join adjacent branches of different roles into one ``if / else if`` chain.
+
+    Roles never share a warp (the validator checks it), so the chain runs exactly what the
+    separate ``if``s would. It matters on sm_90a: ptxas applies a role's ``setmaxnreg`` budget
+    to its code only when each role is one branch of a single if/else.
+    """
+    out: list[Node] = []
+    for node in nodes:
+        previous = out[-1] if out else None
+        if node.kind == "role" and previous is not None and previous.kind in ("role", "role_chain"):
+            chain = previous if previous.kind == "role_chain" else Node("role_chain", "", body=[previous])
+            if node.info["role"] not in {branch.info["role"] for branch in chain.body}:
+                chain.body.append(node)
+                chain.comment = "Roles " + ", ".join(f"`{b.info['role']}`" for b in chain.body) + (
+                    ": one if / else chain, so each role's register budget applies to its own code"
+                )
+                out[-1] = chain
+                continue
+        out.append(node)
+    return out
 
 
 def _waves(role: m.Role) -> str:

@@ -57,8 +57,9 @@ void h100_producer_consumer_kernel(const h100_producer_consumer_globals g) {
     const int warp_id = kittens::warpid();
     const int num_k_tiles = g.a.cols() / K_STEP;
 
-    // Role `producer`: waves 0-3 (examples/h100_producer_consumer.py:45)
+    // Roles `producer`, `consumer`: one if / else chain, so each role's register budget applies to its own code
     if (warp_id >= 0 && warp_id < 4) {
+        // Role `producer`: waves 0-3 (examples/h100_producer_consumer.py:45)
         // Register budget of role `producer`: 40 per thread (examples/h100_producer_consumer.py:42)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::set_max_registers<40>();
@@ -112,10 +113,8 @@ void h100_producer_consumer_kernel(const h100_producer_consumer_globals g) {
                 tg::barrier();
             }
         }
-    }
-
-    // Role `consumer`: waves 4-11 (examples/h100_producer_consumer.py:63)
-    if (warp_id >= 4 && warp_id < 12) {
+    } else if (warp_id >= 4 && warp_id < 12) {
+        // Role `consumer`: waves 4-11 (examples/h100_producer_consumer.py:63)
         // Register budget of role `consumer`: 232 per thread (examples/h100_producer_consumer.py:43)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::set_max_registers<232>();

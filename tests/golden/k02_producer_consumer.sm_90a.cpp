@@ -56,8 +56,9 @@ void producer_consumer_kernel(const producer_consumer_globals g) {
     const int block_row = blockIdx.y;
     const int block_col = blockIdx.x;
 
-    // Role `producer`: waves 0-3 (examples/k02_producer_consumer.py:22)
+    // Roles `producer`, `consumer`: one if / else chain, so each role's register budget applies to its own code
     if (warp_id >= 0 && warp_id < 4) {
+        // Role `producer`: waves 0-3 (examples/k02_producer_consumer.py:22)
         // Global -> shared: A -> As, B -> Bs; groups of 4 waves (examples/k02_producer_consumer.py:23-24)
         G4::load(As[0], g.a, {0, 0, block_row, 0});
         G4::load(Bs[0], g.b, {0, 0, 0, block_col});
@@ -79,10 +80,8 @@ void producer_consumer_kernel(const producer_consumer_globals g) {
             // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
             tg::barrier();
         }
-    }
-
-    // Role `consumer`: waves 4-7 (examples/k02_producer_consumer.py:32)
-    if (warp_id >= 4 && warp_id < 8) {
+    } else if (warp_id >= 4 && warp_id < 8) {
+        // Role `consumer`: waves 4-7 (examples/k02_producer_consumer.py:32)
         // Register tiles of role `consumer` (examples/k02_producer_consumer.py:33-35)
         rt_fl<32, 32, ducks::rt_layout::col> C_accum[4];
         rt_bf<32, 32> a_reg[2];

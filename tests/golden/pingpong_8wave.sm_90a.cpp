@@ -65,14 +65,13 @@ void pingpong_8wave_kernel(const pingpong_8wave_globals g) {
     zero(C_accum[0]);
     zero(C_accum[1]);
 
-    // Role `half0`: waves 0-3 (examples/pingpong_8wave.py:34)
+    // Roles `half0`, `half1`: one if / else chain, so each role's register budget applies to its own code
     if (warp_id >= 0 && warp_id < 4) {
+        // Role `half0`: waves 0-3 (examples/pingpong_8wave.py:34)
         // Global -> shared: A -> As; groups of 4 waves (examples/pingpong_8wave.py:35)
         G4::load(As, g.a, {0, 0, block_row, 0});
-    }
-
-    // Role `half1`: waves 4-7 (examples/pingpong_8wave.py:36)
-    if (warp_id >= 4 && warp_id < 8) {
+    } else if (warp_id >= 4 && warp_id < 8) {
+        // Role `half1`: waves 4-7 (examples/pingpong_8wave.py:36)
         // Global -> shared: B -> Bs; groups of 4 waves (examples/pingpong_8wave.py:37)
         G4::load(Bs, g.b, {0, 0, block_col, 0});
     }
@@ -80,8 +79,9 @@ void pingpong_8wave_kernel(const pingpong_8wave_globals g) {
     // Block barrier (examples/pingpong_8wave.py:38)
     __syncthreads();
 
-    // Role `half0`: waves 0-3 (examples/pingpong_8wave.py:46)
+    // Roles `half0`, `half1`: one if / else chain, so each role's register budget applies to its own code
     if (warp_id >= 0 && warp_id < 4) {
+        // Role `half0`: waves 0-3 (examples/pingpong_8wave.py:46)
         // K loop (examples/pingpong_8wave.py:49)
         for (int k = 0; k < num_k_tiles; ++k) {
             // Shared -> registers: As -> a_reg, Bs -> b_reg (examples/pingpong_8wave.py:41-43)
@@ -117,10 +117,8 @@ void pingpong_8wave_kernel(const pingpong_8wave_globals g) {
         // Block barrier in divergent code: waves match barriers by count (examples/pingpong_8wave.py:63)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::barrier();
-    }
-
-    // Role `half1`: waves 4-7 (examples/pingpong_8wave.py:46)
-    if (warp_id >= 4 && warp_id < 8) {
+    } else if (warp_id >= 4 && warp_id < 8) {
+        // Role `half1`: waves 4-7 (examples/pingpong_8wave.py:46)
         // Block barrier in divergent code: waves match barriers by count (examples/pingpong_8wave.py:48)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::barrier();
