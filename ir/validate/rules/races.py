@@ -36,7 +36,6 @@ class _InFlight:
     issue_phase: int
     access: Optional[SharedAccess] = None  # async group load: the shared share it writes
     stage: Optional[str] = None  # stage load: the stage buffer it fills
-    done_phase: Optional[int] = None
 
 
 @dataclass
@@ -63,6 +62,12 @@ def _is_async(access: SharedAccess) -> bool:
     return isinstance(access.event.op, m.GroupLoad) and access.event.op.is_async
 
 
+def _buffer_name(ctx: ValidationContext, access: SharedAccess) -> str:
+    """``As[1]`` for a buffer of a multi-buffered tile, ``As`` otherwise."""
+    buffers = ctx.kernel.shared_tile(access.tile).buffers
+    return f"{access.tile}[{access.buffer}]" if buffers > 1 else access.tile
+
+
 def _phase_text(phase: int) -> str:
     return "before the first barrier" if phase == 0 else f"between barriers {phase} and {phase + 1}"
 
@@ -79,7 +84,6 @@ def _walk_wave(ctx: ValidationContext, sample: Sample, wave: int, found: _Findin
         if isinstance(op, m.AsyncWait):
             while len(queue) > op.pending:
                 item = queue.pop(0)
-                item.done_phase = phase
                 if item.access is not None:
                     run.live.append((item.issue_phase, phase, item.access))
                     run.actions[phase].append(("write", item.access))
@@ -112,13 +116,15 @@ def _walk_wave(ctx: ValidationContext, sample: Sample, wave: int, found: _Findin
                 mine = item.access
                 if mine is not None and (mine.tile, mine.buffer) == (access.tile, access.buffer):
                     if mine.rect.overlaps(access.rect):
+                        name = _buffer_name(ctx, access)
                         found.asynchronous.error(
-                            f"reads {access.rect.text()} of `{access.tile}[{access.buffer}]` while this wave's own "
+                            f"reads {access.rect.text()} of `{name}` while this wave's own "
                             f"{where(item.event.op, ctx.kernel)} is still writing it ({sample.instance(event)})",
                             op=op,
-                            key=("own", id(item.event.op)),
+                            key="own",
+                            related=where(item.event.op, ctx.kernel),
                             waves=(wave,),
-                            buffer=access.tile,
+                            buffer=name,
                             fix="wait for the asynchronous load (`k.wait()`) and then `k.sync()` before reading "
                             "the tile",
                         )
@@ -144,7 +150,7 @@ def _report_pair(
     tile = ctx.kernel.shared_tile(a.tile)
     overlap = a.rect.intersect(b.rect)
     assert overlap is not None
-    name = f"{a.tile}[{a.buffer}]" if tile.buffers > 1 else a.tile
+    name = _buffer_name(ctx, a)
     other = where(b.event.op, ctx.kernel)
     common = {"op": a.event.op, "waves": (a.wave, b.wave), "buffer": name, "related": other}
     if a_issued < phase and not b.write:
@@ -255,8 +261,7 @@ def _check_sample(ctx: ValidationContext, sample: Sample, found: _Findings) -> N
                         others |= other_bits
                 missing = bits & ~(written[key] | own[key] | others)
                 if missing:
-                    tile = ctx.kernel.shared_tile(access.tile)
-                    name = f"{access.tile}[{access.buffer}]" if tile.buffers > 1 else access.tile
+                    name = _buffer_name(ctx, access)
                     found.uninitialised.error(
                         f"reads {grid.describe(missing)} of `{name}`, which nothing has written before "
                         f"({sample.instance(access.event)}, {_phase_text(phase)})",
