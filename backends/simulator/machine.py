@@ -1,0 +1,806 @@
+"""The machine: one simulated GEMM (``Run``) and, inside it, one block at a time (``BlockRun``).
+
+A block runs every wave up to its next barrier (waves follow ``ir.trace.iter_wave``), then checks
+the phase that just ended (races between waves, group collectives run by their whole group) and
+starts the next. Checks that need no other wave (bounds, register indices, reads of registers
+never written) fire on the op itself.
+
+Values: every tile is a float32 tensor; tiles whose dtype is bf16 hold only bf16-representable
+values (writes round), so mma runs as an f32 matmul on exactly the data the GPU would see.
+Register tiles are never modified in place, so a copy is a reference and ``Zero`` shares one
+tensor per shape.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import NoReturn, Optional
+
+import torch
+
+from backends.simulator.hazards import Access, Findings, find_races
+from backends.simulator.render import (
+    branch_text,
+    buffer_text,
+    env_text,
+    op_text,
+    placement_text,
+    ref_text,
+    region_text,
+    separating_branch,
+)
+from ir import models as m
+from ir.block_order import num_blocks, tile_grid, tiles_of_block
+from ir.diagnostics import Diagnostic, SimulationError, format_waves
+from ir.expr import evaluate
+from ir.trace import Event, Problem, TraceLimitError, iter_wave
+
+
+class Hazard(Exception):
+    """A rule broke inside the machine; the block turns it into a ``SimulationError``."""
+
+    def __init__(self, findings: Findings):
+        super().__init__("simulation hazard")
+        self.findings = findings
+
+
+def round_to(values: torch.Tensor, dtype: str) -> torch.Tensor:
+    """``values`` as a tile of ``dtype`` holds them (bf16 rounding, kept in float32)."""
+    return values.to(torch.bfloat16).to(torch.float32) if dtype == "bf16" else values
+
+
+def share_rows(warp: int, group: int, rows: int) -> tuple[int, int]:
+    """Rows ``[r0, r1)`` of an R-row tile that warp ``warp`` moves in a collective of ``group``."""
+    member = warp % group
+    return member * rows // group, (member + 1) * rows // group
+
+
+@dataclass
+class StoreRecord:
+    block: int
+    wave: int
+    event: Event
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+
+
+class Run:
+    """Everything one ``simulate`` call shares across blocks: the operands, C, and its write counts."""
+
+    def __init__(
+        self,
+        kernel: m.Kernel,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        c_old: Optional[torch.Tensor],
+        *,
+        alpha: float,
+        beta: float,
+    ):
+        self.kernel = kernel
+        self.operands = {"A": a, "B": b}
+        k = a.shape[1]
+        n = b.shape[1] if kernel.globals.b_layout == "kn" else b.shape[0]
+        self.problem = Problem(a.shape[0], n, k)
+        self.c_old = c_old
+        self.alpha, self.beta = alpha, beta
+        self.out = torch.full((self.problem.m, n), float("nan"))
+        self.counts = torch.zeros((self.problem.m, n), dtype=torch.int32)
+        self.stores: list[StoreRecord] = []
+        self.tile_owner: dict[tuple[int, int], int] = {}
+
+    def execute(self) -> torch.Tensor:
+        launch = self.kernel.launch
+        for block in range(num_blocks(launch, self.problem.m, self.problem.n)):
+            for tile in tiles_of_block(launch, block, self.problem.m, self.problem.n):
+                self.tile_owner.setdefault(tile, block)
+            BlockRun(self, block).execute()
+        self._check_coverage()
+        return self.out
+
+    def operand_text(self, name: str) -> str:
+        rows, cols = self.operands[name].shape
+        return f"{name} is {rows} x {cols}"
+
+    def write_c(self, block: int, wave: int, event: Event, rows: tuple[int, int], cols: tuple[int, int],
+                values: torch.Tensor) -> None:
+        """The epilogue C = alpha * values + beta * C_old on one rectangle, counting every write."""
+        (r0, r1), (c0, c1) = rows, cols
+        counts = self.counts[r0:r1, c0:c1]
+        if bool(counts.any()):
+            self._written_twice(block, wave, event, rows, cols, int(counts.count_nonzero()))
+        result = values * self.alpha
+        if self.beta != 0.0 and self.c_old is not None:
+            result = result + self.beta * self.c_old[r0:r1, c0:c1]
+        self.out[r0:r1, c0:c1] = round_to(result, self.kernel.globals.c_dtype)
+        counts += 1
+        self.stores.append(StoreRecord(block, wave, event, rows, cols))
+
+    def _written_twice(self, block: int, wave: int, event: Event, rows: tuple[int, int], cols: tuple[int, int],
+                       count: int) -> NoReturn:
+        earlier = next(
+            s for s in reversed(self.stores)
+            if s.rows[0] < rows[1] and rows[0] < s.rows[1] and s.cols[0] < cols[1] and cols[0] < s.cols[1]
+        )
+        findings = Findings()
+        findings.add(
+            "shapes.store-coverage",
+            (),
+            message=(
+                f"wave {wave} of block {block} writes C {region_text(*rows, *cols)} ({env_text(event.env)}), "
+                f"but {count} of these elements were already written by wave {earlier.wave} of block "
+                f"{earlier.block}: {op_text(self.kernel, earlier.event.op)} at line {earlier.event.op.loc.line} "
+                f"({env_text(earlier.event.env)})"
+            ),
+            op=op_text(self.kernel, event.op),
+            waves=(wave,),
+            loc=event.op.loc,
+            buffer="C",
+            fix=(
+                "every element of C must be stored exactly once: store coordinates count tiles of the stored "
+                "tile's shape, and each wave stores only the accumulators it owns"
+            ),
+        )
+        raise Hazard(findings)
+
+    def _check_coverage(self) -> None:
+        missing = self.counts == 0
+        if not bool(missing.any()):
+            return
+        launch = self.kernel.launch
+        bm, bn = launch.block_m, launch.block_n
+        rows, cols = tile_grid(launch, self.problem.m, self.problem.n)
+        per_tile = missing.reshape(rows, bm, cols, bn).sum(dim=(1, 3))
+        parts = []
+        for tr, tc in per_tile.nonzero().tolist()[:4]:
+            hole = missing[tr * bm : (tr + 1) * bm, tc * bn : (tc + 1) * bn].nonzero()
+            r0, c0 = (hole.min(dim=0).values + torch.tensor([tr * bm, tc * bn])).tolist()
+            r1, c1 = (hole.max(dim=0).values + torch.tensor([tr * bm + 1, tc * bn + 1])).tolist()
+            owner = self.tile_owner.get((tr, tc))
+            by = f", block {owner}" if owner is not None else ", computed by no block"
+            parts.append(
+                f"output tile ({tr}, {tc}){by}: {int(per_tile[tr, tc])} elements, within {region_text(r0, r1, c0, c1)}"
+            )
+        more = int(per_tile.count_nonzero()) - len(parts)
+        findings = Findings()
+        findings.add(
+            "shapes.store-coverage",
+            (),
+            message=(
+                f"{int(missing.sum())} of {missing.numel()} elements of C are never written. "
+                + "; ".join(parts)
+                + (f"; and {more} more tiles" if more > 0 else "")
+            ),
+            op="store(g.c, ...)",
+            waves=(),
+            loc=self.kernel.loc,
+            buffer="C",
+            fix=(
+                "store every accumulator once (is a k.store missing or inside a branch some waves skip?), "
+                "check store coordinates (units: tiles of the stored tile's shape), and that the block order "
+                "gives every output tile to a block"
+            ),
+        )
+        raise SimulationError(findings.diagnostics())
+
+
+@dataclass
+class _AsyncLoad:
+    """An asynchronous load in flight: it lands at the issuing wave's completing ``AsyncWait``."""
+
+    event: Event
+    data: torch.Tensor
+    access: Optional[Access] = None  # shared target (GroupLoad)
+    stage: Optional[str] = None  # stage buffer target (StageLoad)
+
+
+class _Wave:
+    def __init__(self, kernel: m.Kernel, warp: int):
+        self.warp = warp
+        self.regs: dict[str, list[Optional[torch.Tensor]]] = {t.name: [None] * t.count for t in kernel.registers}
+        self.stages: dict[str, Optional[torch.Tensor]] = {s.name: None for s in kernel.stages}
+        self.pending: deque[_AsyncLoad] = deque()
+        self.barriers: list[Event] = []
+
+
+@dataclass
+class _GroupRun:
+    """What each warp of one group did with one collective op in one phase."""
+
+    op: m.Stmt
+    size: int
+    group: int
+    signatures: dict[int, list[tuple]]
+    events: dict[int, Event]
+
+
+class BlockRun:
+    def __init__(self, run: Run, block: int):
+        self.run = run
+        self.kernel = kernel = run.kernel
+        self.block = block
+        self.shared = {t.name: torch.full((t.buffers, t.rows, t.cols), float("nan")) for t in kernel.shared}
+        self.written = {t.name: torch.zeros((t.buffers, t.rows, t.cols), dtype=torch.bool) for t in kernel.shared}
+        warps = range(kernel.launch.num_warps)
+        self.waves = [_Wave(kernel, w) for w in warps]
+        self.traces: list[Iterator[Event]] = [iter_wave(kernel, w, block, run.problem) for w in warps]
+        self.phase = 0
+        self.accesses: list[Access] = []
+        self.group_runs: dict[tuple[int, int], _GroupRun] = {}
+        #: Uninitialised reads wait for the phase's race check: a race explains them better.
+        self.deferred = Findings()
+        self._zeros: dict[tuple[int, int], torch.Tensor] = {}
+        self._ops: dict[type, Callable[[_Wave, Event], None]] = {
+            m.Zero: self._zero,
+            m.Copy: self._copy,
+            m.GroupLoad: self._group_load,
+            m.StageLoad: self._stage_load,
+            m.StageStore: self._stage_store,
+            m.AsyncWait: self._async_wait,
+            m.LoadShared: self._load_shared,
+            m.StoreShared: self._store_shared,
+            m.Mma: self._mma,
+            m.Store: self._store,
+            m.GroupStore: self._group_store,
+        }
+
+    # -- phases -----------------------------------------------------------------------------------
+    def execute(self) -> None:
+        try:
+            self._run_phases()
+        except Hazard as hazard:
+            # Once barrier counts differ, phases stop lining up and later findings are echoes of it.
+            raise SimulationError(self._divergence() or hazard.findings.diagnostics()) from None
+        except TraceLimitError as error:
+            raise SimulationError([Diagnostic(rule="structure.traceable", severity="error", message=str(error),
+                                              loc=self.kernel.loc, fix="check the loop bounds")]) from None
+
+    def _run_phases(self) -> None:
+        active = list(range(len(self.waves)))
+        while True:
+            arrived, finished = [], []
+            for w in active:
+                wave = self.waves[w]
+                for event in self.traces[w]:
+                    if isinstance(event.op, m.Barrier):
+                        wave.barriers.append(event)
+                        arrived.append(w)
+                        break
+                    self._ops[type(event.op)](wave, event)
+                else:
+                    finished.append(w)
+            self._close_phase()
+            if arrived and finished:
+                raise Hazard(Findings())  # execute() names the divergence
+            if not arrived:
+                break
+            self._open_phase()
+        for wave in self.waves:
+            if wave.pending:
+                first = wave.pending[0].event
+                self._fail(
+                    "races.async-incomplete",
+                    wave,
+                    first,
+                    f"wave {wave.warp} ends with {len(wave.pending)} asynchronous load(s) still in flight; "
+                    f"the first was issued with {env_text(first.env)}, and its data never lands",
+                    "wait for every asynchronous load (k.wait(0)) before its target is used and before the end",
+                )
+
+    def _open_phase(self) -> None:
+        self.phase += 1
+        self.group_runs = {}
+        # An asynchronous load is still writing its target in every phase until it lands.
+        self.accesses = [load.access for wave in self.waves for load in wave.pending if load.access is not None]
+
+    def _close_phase(self) -> None:
+        findings = Findings()
+        self._check_groups(findings)
+        for first, second, region in find_races(self.accesses):
+            self._report_race(findings, first, second, region)
+        if findings:
+            raise Hazard(findings)
+        if self.deferred:
+            raise Hazard(self.deferred)
+
+    def _divergence(self) -> list[Diagnostic]:
+        """The barrier-count mismatch between waves, if any: finishes the traces without data to
+        count every wave's barriers."""
+        for wave, trace in zip(self.waves, self.traces, strict=True):
+            try:
+                wave.barriers.extend(e for e in trace if isinstance(e.op, m.Barrier))
+            except TraceLimitError:
+                continue
+        counts = {w.warp: len(w.barriers) for w in self.waves}
+        fewest = min(counts.values())
+        if fewest == max(counts.values()):
+            return []
+        by_count: dict[int, list[int]] = {}
+        for warp, count in counts.items():
+            by_count.setdefault(count, []).append(warp)
+        summary = "; ".join(
+            f"wave{'s' if len(ws) > 1 else ''} {format_waves(ws)}: {n} barrier{'s' if n != 1 else ''}"
+            for n, ws in sorted(by_count.items())
+        )
+        extra = [w for w in self.waves if len(w.barriers) > fewest]
+        short = [w for w, n in counts.items() if n == fewest]
+        fix = (
+            "every wave must reach the same number of barriers: move the barrier out of the branch, or give each "
+            "branch (each role) the same number of k.sync() calls"
+        )
+        blamed = self._barrier_under_condition(extra, short)
+        if blamed is not None:
+            event, branch = blamed
+            plural = "s" if len(short) > 1 else ""
+            where = (
+                f"The barrier at line {event.op.loc.line} (reached with {env_text(event.env)}) is inside "
+                f"{branch_text(self.kernel, branch, event.env)}, which wave{plural} {format_waves(short)} do not take."
+            )
+            op, loc = op_text(self.kernel, event.op), event.op.loc
+        elif self._roles_of(short).isdisjoint(self._roles_of([w.warp for w in extra])):
+            # Roles may place barriers differently (matched by count); which role is wrong is unknowable.
+            roles = sorted(self._roles_of(list(counts)) - {None})  # type: ignore[type-var]
+            where = (
+                "The counts differ between roles (" + ", ".join(self._role_text(r) for r in roles) + "): roles may "
+                "place their barriers differently, since waves match barriers by count, but each must reach the "
+                "same number. A k.sync() is missing in one role or extra in another."
+            )
+            short_role = self.kernel.role_of_warp(short[0])
+            op, loc = None, short_role.loc if short_role else self.kernel.loc
+        else:
+            event = extra[0].barriers[fewest]
+            where = (
+                f"Barrier #{fewest + 1} of wave {extra[0].warp} (reached with {env_text(event.env)}) has no partner "
+                "on the other waves and is in no branch they skip: a loop around it runs a different number of "
+                "times on different waves."
+            )
+            op, loc = op_text(self.kernel, event.op), event.op.loc
+        return [
+            Diagnostic(
+                rule="barriers.divergent",
+                severity="error",
+                message=f"waves reach different numbers of barriers ({summary}). {where}",
+                op=op,
+                waves=tuple(w.warp for w in extra),
+                loc=loc,
+                fix=fix,
+            )
+        ]
+
+    def _roles_of(self, warps: list[int]) -> set[Optional[str]]:
+        return {role.name if (role := self.kernel.role_of_warp(w)) else None for w in warps}
+
+    def _role_text(self, name: str) -> str:
+        role = self.kernel.role(name)
+        return f"role `{name}` is waves {role.first}-{role.first + role.count - 1}"
+
+    def _barrier_under_condition(self, extra: list[_Wave], short: list[int]) -> Optional[tuple[Event, m.If]]:
+        """The first barrier the waves with more barriers reach inside an ``if`` the others would
+        not take: the likeliest culprit of a count mismatch."""
+        for wave in extra:
+            for event in wave.barriers:
+                branch = separating_branch(self.kernel, event, short)
+                if isinstance(branch, m.If):
+                    return event, branch
+        return None
+
+    # -- checks at the end of a phase ---------------------------------------------------------------
+    def _record_group(self, op: m.Stmt, size: int, wave: _Wave, event: Event, signature: tuple) -> None:
+        key = (id(op), wave.warp // size)
+        run = self.group_runs.get(key)
+        if run is None:
+            run = self.group_runs[key] = _GroupRun(op, size, wave.warp // size, {}, {})
+        run.signatures.setdefault(wave.warp, []).append((*signature, event.tile_iter))
+        run.events.setdefault(wave.warp, event)
+
+    def _check_groups(self, findings: Findings) -> None:
+        count = len(self.waves)
+        for run in self.group_runs.values():
+            members = range(run.group * run.size, (run.group + 1) * run.size)
+            missing = [w for w in members if w not in run.signatures]
+            some = next(iter(run.events.values()))
+            text = op_text(self.kernel, run.op)
+            if missing:
+                ran = sorted(run.signatures)
+                absent = [w for w in missing if w >= count]
+                why = f" (the block has only {count} warps)" if absent else ""
+                inside = placement_text(self.kernel, some, missing)
+                findings.add(
+                    "collectives.incomplete-group",
+                    (id(run.op),),
+                    message=(
+                        f"{text} is a collective of warps {members.start}-{members.stop - 1}: each moves 1/{run.size} "
+                        f"of the tile. In barrier phase #{self.phase} only wave(s) {format_waves(ran)} ran it and "
+                        f"wave(s) {format_waves(missing)} did not{why}, so part of the tile is never moved. {inside}"
+                    ),
+                    op=text,
+                    waves=tuple(ran),
+                    loc=run.op.loc,
+                    fix=(
+                        f"run it on all {run.size} warps of the group (not under a per-warp condition), or give it "
+                        f"a group size that matches the warps that run it"
+                    ),
+                )
+                continue
+            reference = run.signatures[members.start]
+            differ = [w for w in members if run.signatures[w] != reference]
+            if differ:
+                findings.add(
+                    "collectives.incomplete-group",
+                    (id(run.op),),
+                    message=(
+                        f"the warps of group {run.group} run {text} with different coordinates or buffers in barrier "
+                        f"phase #{self.phase}: wave {members.start} ran {reference}, wave {differ[0]} ran "
+                        f"{run.signatures[differ[0]]} (target, buffer, row, col, tile)"
+                    ),
+                    op=text,
+                    waves=(members.start, *differ),
+                    loc=run.op.loc,
+                    fix="a collective's coordinates must be the same on every warp of the group (no `warp` in them)",
+                )
+
+    def _report_race(self, findings: Findings, first: Access, second: Access, region: tuple[int, ...]) -> None:
+        tile = self.kernel.shared_tile(first.tile)
+
+        def what(access: Access) -> str:
+            verb = "writes" if access.write else "reads"
+            late = " (asynchronously, landing at its wait)" if access.in_flight else ""
+            return (
+                f"wave {access.wave} {verb}{late} {region_text(access.r0, access.r1, access.c0, access.c1)} with "
+                f"{op_text(self.kernel, access.event.op)} at line {access.event.op.loc.line} "
+                f"({env_text(access.event.env)})"
+            )
+
+        fix = "put a k.sync() between them, or have them use different pipeline buffers"
+        if first.in_flight or second.in_flight:
+            fix = "touch an asynchronous load's target only after the issuing wave's k.wait(...) and a k.sync()"
+        ops = sorted((id(first.event.op), id(second.event.op)))
+        findings.add(
+            "races.shared-race",
+            (*ops,),
+            message=(
+                f"{what(first)}, while {what(second)}, in the same barrier phase (#{self.phase}): nothing orders "
+                f"them, and they overlap at {buffer_text(tile, first.buffer)} {region_text(*region)}"
+            ),
+            op=op_text(self.kernel, second.event.op),
+            waves=(first.wave, second.wave),
+            loc=second.event.op.loc,
+            buffer=buffer_text(tile, first.buffer),
+            fix=fix,
+        )
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _fail(self, rule: str, wave: _Wave, event: Event, message: str, fix: str,
+              buffer: Optional[str] = None) -> NoReturn:
+        findings = Findings()
+        findings.add(rule, (), message=message, op=op_text(self.kernel, event.op), waves=(wave.warp,),
+                     loc=event.op.loc, buffer=buffer, fix=fix)
+        raise Hazard(findings)
+
+    def _value(self, wave: _Wave, event: Event, expr: m.Expr) -> int:  # type: ignore[name-defined]
+        try:
+            return evaluate(expr, event.env)  # type: ignore[arg-type]
+        except (KeyError, ZeroDivisionError) as error:
+            self._fail("structure.variables", wave, event, f"{error.args[0]} (values: {env_text(event.env)})",
+                       "use only builtin variables and enclosing loop variables, and never divide by zero")
+
+    def _lookup(self, wave: _Wave, event: Event, getter: Callable[[str], object], name: str) -> object:
+        try:
+            return getter(name)
+        except KeyError as error:
+            self._fail("structure.references", wave, event, str(error.args[0]), "declare it before using it")
+
+    def _check_scope(self, wave: _Wave, event: Event, scope: str, what: str) -> None:
+        if scope == "kernel":
+            return
+        role = self.kernel.role(scope)
+        if wave.warp not in role.warps:
+            self._fail(
+                "registers.scope",
+                wave,
+                event,
+                f"{what} belongs to role `{scope}` (warps {role.first}-{role.first + role.count - 1}), but wave "
+                f"{wave.warp} uses it: its registers exist only on that role's waves",
+                f"use it only inside `with {scope}:`, or declare it at kernel scope",
+            )
+
+    def _register(self, wave: _Wave, event: Event, ref: m.RegRef) -> tuple[m.RegisterTile, int]:
+        tile: m.RegisterTile = self._lookup(wave, event, self.kernel.register_tile, ref.tile)  # type: ignore[assignment]
+        self._check_scope(wave, event, tile.scope, f"register tile `{tile.name}`")
+        if ref.index is None:
+            if tile.count > 1:
+                self._fail("shapes.register-index", wave, event,
+                           f"`{tile.name}` is an array of {tile.count} register tiles and this op names none",
+                           f"index it: `{tile.name}[i]`")
+            return tile, 0
+        index = self._value(wave, event, ref.index)
+        if not 0 <= index < tile.count:
+            self._fail(
+                "shapes.register-index",
+                wave,
+                event,
+                f"{ref_text(ref)} is {tile.name}[{index}] with {env_text(event.env)}, but `{tile.name}` has "
+                f"{tile.count} tile{'s' if tile.count > 1 else ''} (indices 0-{tile.count - 1})",
+                "declare as many tiles as the schedule indexes (count=...), or fix the index expression",
+            )
+        return tile, index
+
+    def _read_reg(self, wave: _Wave, event: Event, ref: m.RegRef) -> tuple[m.RegisterTile, torch.Tensor]:
+        tile, index = self._register(wave, event, ref)
+        value = wave.regs[tile.name][index]
+        if value is None:
+            self._fail(
+                "registers.read-before-write",
+                wave,
+                event,
+                f"wave {wave.warp} reads {tile.name}[{index}] ({env_text(event.env)}) but never wrote it: its "
+                "registers hold garbage",
+                "write it first (k.zero for an accumulator, k.load for an operand)",
+            )
+        return tile, value
+
+    def _write_reg(self, wave: _Wave, tile: m.RegisterTile, index: int, value: torch.Tensor) -> None:
+        wave.regs[tile.name][index] = round_to(value, tile.dtype)
+
+    def _shared_buffer(self, wave: _Wave, event: Event, ref: m.SharedRef) -> tuple[m.SharedTile, int]:
+        tile: m.SharedTile = self._lookup(wave, event, self.kernel.shared_tile, ref.tile)  # type: ignore[assignment]
+        if ref.buffer is None:
+            if tile.buffers > 1:
+                self._fail("shapes.buffer-index", wave, event,
+                           f"`{tile.name}` has {tile.buffers} pipeline buffers and this op names none",
+                           f"index it: `{tile.name}[k % {tile.buffers}]`", buffer=tile.name)
+            return tile, 0
+        buffer = self._value(wave, event, ref.buffer)
+        if not 0 <= buffer < tile.buffers:
+            self._fail(
+                "shapes.buffer-index",
+                wave,
+                event,
+                f"{ref_text(ref)} is buffer {buffer} with {env_text(event.env)}, but `{tile.name}` has "
+                f"{tile.buffers} (0-{tile.buffers - 1})",
+                f"take the buffer index modulo {tile.buffers}, or declare more buffers",
+                buffer=tile.name,
+            )
+        return tile, buffer
+
+    def _subtile(self, wave: _Wave, event: Event, tile: m.SharedTile, buffer: int, shape: tuple[int, int],
+                 row: m.Expr, col: m.Expr) -> tuple[int, int, int, int]:  # type: ignore[name-defined]
+        """Element rectangle of subtile (row, col) of ``shape`` inside ``tile``, bounds-checked."""
+        rows, cols = shape
+        r, c = self._value(wave, event, row), self._value(wave, event, col)
+        r0, c0 = r * rows, c * cols
+        if r0 < 0 or c0 < 0 or r0 + rows > tile.rows or c0 + cols > tile.cols:
+            fits = (tile.rows // rows, tile.cols // cols)
+            valid = f"offsets 0-{fits[0] - 1} x 0-{fits[1] - 1}" if min(fits) > 0 else "no offset at all"
+            self._fail(
+                "shapes.subtile-bounds",
+                wave,
+                event,
+                f"subtile ({r}, {c}) of {rows} x {cols} covers {region_text(r0, r0 + rows, c0, c0 + cols)} of "
+                f"{buffer_text(tile, buffer)}, which is {tile.rows} x {tile.cols} ({env_text(event.env)})",
+                f"offsets count subtiles of {rows} x {cols}, not elements; {tile.name} has room for {valid}",
+                buffer=buffer_text(tile, buffer),
+            )
+        return r0, r0 + rows, c0, c0 + cols
+
+    def _global_tile(self, wave: _Wave, event: Event, name: str, shape: tuple[int, int], row: m.Expr,
+                     col: m.Expr) -> tuple[int, int, int, int]:  # type: ignore[name-defined]
+        """Element rectangle of tile (row, col) of ``shape`` in operand ``name`` (A, B or C)."""
+        rows, cols = shape
+        r, c = self._value(wave, event, row), self._value(wave, event, col)
+        r0, c0 = r * rows, c * cols
+        matrix = self.run.out if name == "C" else self.run.operands[name]
+        limit_r, limit_c = matrix.shape
+        if r0 < 0 or c0 < 0 or r0 + rows > limit_r or c0 + cols > limit_c:
+            verb = "writes" if name == "C" else "reads"
+            self._fail(
+                "shapes.global-bounds",
+                wave,
+                event,
+                f"tile ({r}, {c}) of {rows} x {cols} {verb} {name} {region_text(r0, r0 + rows, c0, c0 + cols)}, but "
+                f"{name} is {limit_r} x {limit_c} ({env_text(event.env)})",
+                f"global coordinates count whole {rows} x {cols} tiles (the moved tile's shape), not elements or "
+                "block tiles: check the row / col expressions",
+                buffer=name,
+            )
+        return r0, r0 + rows, c0, c0 + cols
+
+    def _check_not_in_flight(self, wave: _Wave, event: Event, access: Access) -> None:
+        for load in wave.pending:
+            target = load.access
+            if target is not None and (target.tile, target.buffer) == (access.tile, access.buffer):
+                region = target.overlap(access)
+                if region is not None:
+                    tile = self.kernel.shared_tile(access.tile)
+                    self._fail(
+                        "races.async-incomplete",
+                        wave,
+                        event,
+                        f"wave {wave.warp} {'writes' if access.write else 'reads'} "
+                        f"{buffer_text(tile, access.buffer)} {region_text(*region)} ({env_text(event.env)}) while "
+                        f"its own {op_text(self.kernel, load.event.op)} (line {load.event.op.loc.line}) is still "
+                        "writing it",
+                        "k.wait(...) for the load before touching its target",
+                        buffer=buffer_text(tile, access.buffer),
+                    )
+
+    def _read_shared(self, wave: _Wave, event: Event, tile: m.SharedTile, buffer: int,
+                     rect: tuple[int, int, int, int]) -> torch.Tensor:
+        r0, r1, c0, c1 = rect
+        access = Access(tile.name, buffer, r0, r1, c0, c1, wave.warp, False, event)
+        self._check_not_in_flight(wave, event, access)
+        self.accesses.append(access)
+        written = self.written[tile.name][buffer, r0:r1, c0:c1]
+        if not bool(written.all()):
+            holes = (~written).nonzero()
+            first_r, first_c = (holes[0] + torch.tensor([r0, c0])).tolist()
+            self.deferred.add(
+                "races.uninitialised-read",
+                (id(event.op),),
+                message=(
+                    f"wave {wave.warp} reads {buffer_text(tile, buffer)} {region_text(*rect)} "
+                    f"({env_text(event.env)}), but {len(holes)} of these {written.numel()} elements were not written "
+                    f"before (first: row {first_r}, col {first_c})"
+                ),
+                op=op_text(self.kernel, event.op),
+                waves=(wave.warp,),
+                loc=event.op.loc,
+                buffer=buffer_text(tile, buffer),
+                fix=(
+                    "load the tile and k.sync() before reading it; a group load must run on every warp of its "
+                    "group, and an asynchronous one must be waited for"
+                ),
+            )
+        return self.shared[tile.name][buffer, r0:r1, c0:c1].clone()
+
+    def _write_shared(self, wave: _Wave, event: Event, tile: m.SharedTile, buffer: int,
+                      rect: tuple[int, int, int, int], values: torch.Tensor) -> None:
+        r0, r1, c0, c1 = rect
+        access = Access(tile.name, buffer, r0, r1, c0, c1, wave.warp, True, event)
+        self._check_not_in_flight(wave, event, access)
+        self.accesses.append(access)
+        self._land(access, values)
+
+    def _land(self, access: Access, values: torch.Tensor) -> None:
+        tile = self.kernel.shared_tile(access.tile)
+        where = (access.buffer, slice(access.r0, access.r1), slice(access.c0, access.c1))
+        self.shared[access.tile][where] = round_to(values, tile.dtype)
+        self.written[access.tile][where] = True
+
+    def _shape_error(self, wave: _Wave, event: Event, message: str, fix: str) -> NoReturn:
+        rule = {m.Mma: "shapes.mma-shape", m.Copy: "shapes.load-dtype"}.get(type(event.op), "shapes.operand-tile")
+        self._fail(rule, wave, event, message, fix)
+
+    # -- ops ----------------------------------------------------------------------------------------
+    def _zero(self, wave: _Wave, event: Event) -> None:
+        op: m.Zero = event.op  # type: ignore[assignment]
+        tile, index = self._register(wave, event, op.dst)
+        shape = (tile.rows, tile.cols)
+        zeros = self._zeros.get(shape)
+        if zeros is None:
+            zeros = self._zeros[shape] = torch.zeros(shape)
+        wave.regs[tile.name][index] = zeros
+
+    def _copy(self, wave: _Wave, event: Event) -> None:
+        op: m.Copy = event.op  # type: ignore[assignment]
+        src_tile, value = self._read_reg(wave, event, op.src)
+        dst_tile, index = self._register(wave, event, op.dst)
+        if (src_tile.rows, src_tile.cols) != (dst_tile.rows, dst_tile.cols):
+            self._shape_error(wave, event, f"copies a {src_tile.rows} x {src_tile.cols} tile into a "
+                              f"{dst_tile.rows} x {dst_tile.cols} one", "copy between tiles of one shape")
+        self._write_reg(wave, dst_tile, index, value)
+
+    def _group_load(self, wave: _Wave, event: Event) -> None:
+        op: m.GroupLoad = event.op  # type: ignore[assignment]
+        tile, buffer = self._shared_buffer(wave, event, op.dst)
+        g0, _, gc0, gc1 = self._global_tile(wave, event, op.src, (tile.rows, tile.cols), op.row, op.col)
+        s0, s1 = share_rows(wave.warp, op.group_size, tile.rows)
+        self._record_group(op, op.group_size, wave, event, (tile.name, buffer, g0, gc0))
+        data = self.run.operands[op.src][g0 + s0 : g0 + s1, gc0:gc1]
+        access = Access(tile.name, buffer, s0, s1, 0, tile.cols, wave.warp, True, event, in_flight=op.is_async)
+        self._check_not_in_flight(wave, event, access)
+        self.accesses.append(access)
+        if op.is_async:
+            wave.pending.append(_AsyncLoad(event, data, access=access))
+        else:
+            self._land(access, data)
+
+    def _stage_load(self, wave: _Wave, event: Event) -> None:
+        op: m.StageLoad = event.op  # type: ignore[assignment]
+        stage: m.StageBuffer = self._lookup(wave, event, self.kernel.stage_buffer, op.dst)  # type: ignore[assignment]
+        self._check_scope(wave, event, stage.scope, f"stage buffer `{stage.name}`")
+        g0, _, gc0, gc1 = self._global_tile(wave, event, op.src, (stage.rows, stage.cols), op.row, op.col)
+        s0, s1 = share_rows(wave.warp, stage.group_size, stage.rows)
+        self._record_group(op, stage.group_size, wave, event, (stage.name, op.src, g0, gc0))
+        data = self.run.operands[op.src][g0 + s0 : g0 + s1, gc0:gc1]
+        wave.pending.append(_AsyncLoad(event, data, stage=stage.name))
+
+    def _stage_store(self, wave: _Wave, event: Event) -> None:
+        op: m.StageStore = event.op  # type: ignore[assignment]
+        stage: m.StageBuffer = self._lookup(wave, event, self.kernel.stage_buffer, op.src)  # type: ignore[assignment]
+        self._check_scope(wave, event, stage.scope, f"stage buffer `{stage.name}`")
+        tile, buffer = self._shared_buffer(wave, event, op.dst)
+        if (stage.rows, stage.cols) != (tile.rows, tile.cols):
+            self._shape_error(wave, event, f"stage `{stage.name}` holds a {stage.rows} x {stage.cols} tile but "
+                              f"`{tile.name}` is {tile.rows} x {tile.cols}", "stage a tile shaped like its target")
+        in_flight = next((load for load in wave.pending if load.stage == stage.name), None)
+        if in_flight is not None:
+            self._fail(
+                "races.async-incomplete",
+                wave,
+                event,
+                f"wave {wave.warp} stores stage `{stage.name}` to {buffer_text(tile, buffer)} "
+                f"({env_text(event.env)}) while its {op_text(self.kernel, in_flight.event.op)} "
+                f"(line {in_flight.event.op.loc.line}) has not completed",
+                "k.wait(...) until the stage load has landed before k.stage_store",
+                buffer=buffer_text(tile, buffer),
+            )
+        data = wave.stages[stage.name]
+        if data is None:
+            self._fail("registers.read-before-write", wave, event,
+                       f"wave {wave.warp} stores stage `{stage.name}` but never loaded it ({env_text(event.env)})",
+                       "k.stage_load into it (and k.wait) first", buffer=buffer_text(tile, buffer))
+        s0, s1 = share_rows(wave.warp, stage.group_size, tile.rows)
+        self._record_group(op, stage.group_size, wave, event, (tile.name, buffer))
+        self._write_shared(wave, event, tile, buffer, (s0, s1, 0, tile.cols), data)
+
+    def _async_wait(self, wave: _Wave, event: Event) -> None:
+        op: m.AsyncWait = event.op  # type: ignore[assignment]
+        while len(wave.pending) > op.pending:
+            load = wave.pending.popleft()
+            if load.access is not None:
+                self._land(load.access, load.data)
+            else:
+                wave.stages[load.stage] = load.data  # type: ignore[index]
+
+    def _load_shared(self, wave: _Wave, event: Event) -> None:
+        op: m.LoadShared = event.op  # type: ignore[assignment]
+        dst, index = self._register(wave, event, op.dst)
+        tile, buffer = self._shared_buffer(wave, event, op.src)
+        rect = self._subtile(wave, event, tile, buffer, (dst.rows, dst.cols), op.row, op.col)
+        self._write_reg(wave, dst, index, self._read_shared(wave, event, tile, buffer, rect))
+
+    def _store_shared(self, wave: _Wave, event: Event) -> None:
+        op: m.StoreShared = event.op  # type: ignore[assignment]
+        src, value = self._read_reg(wave, event, op.src)
+        tile, buffer = self._shared_buffer(wave, event, op.dst)
+        rect = self._subtile(wave, event, tile, buffer, (src.rows, src.cols), op.row, op.col)
+        self._write_shared(wave, event, tile, buffer, rect, value)
+
+    def _mma(self, wave: _Wave, event: Event) -> None:
+        op: m.Mma = event.op  # type: ignore[assignment]
+        a_tile, a = self._read_reg(wave, event, op.a)
+        b_tile, b = self._read_reg(wave, event, op.b)
+        c_tile, c = self._read_reg(wave, event, op.c)
+        d_tile, index = self._register(wave, event, op.d)
+        m_, k_ = a_tile.rows, a_tile.cols
+        b_k, n_ = (b_tile.rows, b_tile.cols) if op.variant == "AB" else (b_tile.cols, b_tile.rows)
+        if b_k != k_ or (c_tile.rows, c_tile.cols) != (m_, n_) or (d_tile.rows, d_tile.cols) != (m_, n_):
+            want_b = f"{k_} x N" if op.variant == "AB" else f"N x {k_}"
+            self._shape_error(
+                wave,
+                event,
+                f"mma_{op.variant} needs a (M x K), b ({'K x N' if op.variant == 'AB' else 'N x K'}), c and d "
+                f"(M x N); here a is {m_} x {k_}, b {b_tile.rows} x {b_tile.cols} (should be {want_b}), "
+                f"c {c_tile.rows} x {c_tile.cols}, d {d_tile.rows} x {d_tile.cols}",
+                "mma_AB takes B as K x N (b_layout='kn'), mma_ABt as N x K (b_layout='nk'); size the tiles to match",
+            )
+        product = torch.addmm(c, a, b if op.variant == "AB" else b.t())
+        self._write_reg(wave, d_tile, index, product)
+
+    def _store(self, wave: _Wave, event: Event) -> None:
+        op: m.Store = event.op  # type: ignore[assignment]
+        tile, value = self._read_reg(wave, event, op.src)
+        r0, r1, c0, c1 = self._global_tile(wave, event, "C", (tile.rows, tile.cols), op.row, op.col)
+        self.run.write_c(self.block, wave.warp, event, (r0, r1), (c0, c1), value)
+
+    def _group_store(self, wave: _Wave, event: Event) -> None:
+        op: m.GroupStore = event.op  # type: ignore[assignment]
+        tile, buffer = self._shared_buffer(wave, event, op.src)
+        g0, _, gc0, gc1 = self._global_tile(wave, event, "C", (tile.rows, tile.cols), op.row, op.col)
+        s0, s1 = share_rows(wave.warp, op.group_size, tile.rows)
+        self._record_group(op, op.group_size, wave, event, (tile.name, buffer, g0, gc0))
+        values = self._read_shared(wave, event, tile, buffer, (s0, s1, 0, tile.cols))
+        self.run.write_c(self.block, wave.warp, event, (g0 + s0, g0 + s1), (gc0, gc1), values)
