@@ -1,0 +1,554 @@
+"""Test a schedule the way tilegen tests its own: property-based, against a float64 reference.
+
+Property-test a schedule in three lines::
+
+    @given(shape=gemm_shapes(kernel()))
+    def test_indexing(shape):
+        check_indexing(kernel(), *shape)
+
+* ``gemm_shapes`` / ``schedule_params`` / ``schedule_cases``: Hypothesis strategies for problem
+  sizes a kernel accepts and for valid parameters of the example families in ``examples/``.
+* ``check_indexing``: simulate on random bf16 inputs and assert that every element of C is
+  written exactly once, nothing is read or written out of bounds, and C matches
+  ``a.double() @ b.double()`` within a proven bf16-input / f32-accumulation error bound.
+* ``run_example``: what ``python examples/<x>.py`` does: validate, simulate, print, exit non-zero
+  on failure.
+* ``MUTATIONS``: plant one bug of each class the user has lost days to into a valid schedule;
+  ``detect`` says which check catches it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Optional, Union
+
+import torch
+from hypothesis import strategies as st
+
+from backends.simulator import as_f32, check_problem, simulate, single_threaded
+from ir import models as m
+from ir.diagnostics import ScheduleError, SimulationError
+from ir.expr import WARP, Const, Var
+from ir.resources import shared_footprint
+from ir.trace import Problem
+from ir.validate import validate
+
+__all__ = [
+    "EXAMPLE_FAMILIES",
+    "MUTATIONS",
+    "IndexingReport",
+    "Mutation",
+    "MutationError",
+    "check_indexing",
+    "detect",
+    "error_bound",
+    "example_names",
+    "gemm_shapes",
+    "load_example",
+    "run_example",
+    "schedule_cases",
+    "schedule_params",
+]
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+#: Unit roundoff of float32 and of bfloat16 (8 significant bits), and their subnormal spacings.
+F32_UNIT = 2.0**-24
+BF16_UNIT = 2.0**-8
+F32_SUBNORMAL = 2.0**-149
+BF16_SUBNORMAL = 2.0**-133
+
+
+# ------------------------------------------------------------------------------------------------
+# Problem sizes
+# ------------------------------------------------------------------------------------------------
+
+
+def problem_fits(kernel: m.Kernel, m_: int, n_: int, k_: int) -> bool:
+    """Whether ``kernel`` accepts an M x N x K problem (sizes, and the validator's conditions)."""
+    try:
+        check_problem(kernel, m_, n_, k_)
+    except ValueError:
+        return False
+    return True
+
+
+def gemm_shapes(
+    kernel: m.Kernel, *, max_tiles: int = 2, max_k_tiles: int = 3, min_k_tiles: int = 1
+) -> st.SearchStrategy[tuple[int, int, int]]:
+    """Small (M, N, K) the kernel accepts: up to ``max_tiles`` block tiles along M and N and
+    ``max_k_tiles`` K steps; any sizes up to those bounds for a kernel that pads its edges."""
+    launch = kernel.launch
+    units = (launch.block_m, launch.block_n, launch.k_step)
+    counts = (max_tiles, max_tiles, max_k_tiles)
+    if kernel.edge == "pad":
+        axes = [st.integers(1, unit * count) for unit, count in zip(units, counts, strict=True)]
+        axes[2] = st.integers((min_k_tiles - 1) * launch.k_step + 1, max_k_tiles * launch.k_step)
+    else:
+        lows = (1, 1, min_k_tiles)
+        axes = [
+            st.integers(low, count).map(lambda n, unit=unit: n * unit)
+            for unit, count, low in zip(units, counts, lows, strict=True)
+        ]
+    return st.tuples(*axes).filter(lambda shape: problem_fits(kernel, *shape))
+
+
+# ------------------------------------------------------------------------------------------------
+# Example families
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Family:
+    """Valid parameters of one example's ``kernel(**params)``: a choice per parameter and a
+    condition tying them together (read off each example's code: tile sides that divide, warp
+    tiles that are multiples of 16)."""
+
+    choices: dict[str, tuple[Any, ...]]
+    valid: Callable[[dict[str, Any]], bool] = field(default=lambda params: True)
+
+
+_C_DTYPES = ("f32", "bf16")
+_SQUARE_4WAVE = Family({"block": (64, 128), "k_step": (16, 32, 64), "c_dtype": _C_DTYPES})
+
+#: Parameter spaces of the examples in ``examples/``, by module name.
+EXAMPLE_FAMILIES: dict[str, Family] = {
+    "k01_baseline_4wave": _SQUARE_4WAVE,
+    "k02_producer_consumer": _SQUARE_4WAVE,
+    "k03_register_prefetch": _SQUARE_4WAVE,
+    "k05_subtile_16x16": Family(
+        {"block": (32, 64, 128), "k_step": (16, 32, 64), "sub": (16, 32), "c_dtype": _C_DTYPES},
+        valid=lambda p: p["block"] % (2 * p["sub"]) == 0 and p["k_step"] % p["sub"] == 0,
+    ),
+    "k06_async_staging": Family(
+        {
+            "block": (64, 128),
+            "k_step": (64, 128, 256),
+            "shared_slice": (32, 64),
+            "dot_slice": (16, 32),
+            "c_dtype": _C_DTYPES,
+        },
+        valid=lambda p: p["k_step"] % p["shared_slice"] == 0 and p["shared_slice"] % p["dot_slice"] == 0,
+    ),
+    "pingpong_8wave": Family({"block": (64, 128, 256), "k_step": (32, 64), "c_dtype": _C_DTYPES}),
+    "h100_producer_consumer": Family(
+        {
+            "block": ((64, 128), (128, 128), (128, 256)),
+            "k_step": (32, 64),
+            "stages": (2, 3),
+            "dot_slice": (16, 32),
+            "super_m": (1, 2, 8),
+            "blocks": (1, 3, 132),
+            "c_dtype": _C_DTYPES,
+        },
+        valid=lambda p: p["k_step"] % p["dot_slice"] == 0,
+    ),
+}
+
+
+def example_names() -> list[str]:
+    """Module names of the examples shipped in ``examples/`` (those with a ``kernel()``)."""
+    if not EXAMPLES_DIR.is_dir():
+        return sorted(EXAMPLE_FAMILIES)
+    return sorted(p.stem for p in EXAMPLES_DIR.glob("*.py") if "def kernel(" in p.read_text())
+
+
+def load_example(example: Union[str, ModuleType]) -> ModuleType:
+    """The example module ``examples/<name>.py`` (imported once), or ``example`` itself."""
+    if isinstance(example, ModuleType):
+        return example
+    if example in sys.modules and hasattr(sys.modules[example], "kernel"):
+        return sys.modules[example]
+    path = EXAMPLES_DIR / f"{example}.py"
+    if not path.is_file():
+        raise ValueError(f"no example `{example}` in {EXAMPLES_DIR}; known: {', '.join(example_names())}")
+    spec = importlib.util.spec_from_file_location(example, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[example] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _family(module: ModuleType) -> Family:
+    name = Path(module.__file__ or module.__name__).stem
+    family = EXAMPLE_FAMILIES.get(name)
+    if family is not None:
+        return family
+    # An example without a declared space: its defaults, in both C dtypes if it takes one.
+    signature = inspect.signature(module.kernel)
+    choices = {p.name: (p.default,) for p in signature.parameters.values() if p.default is not p.empty}
+    if "c_dtype" in choices:
+        choices["c_dtype"] = _C_DTYPES
+    return Family(choices)
+
+
+def schedule_params(example: Union[str, ModuleType], *, target: str = "gfx942") -> st.SearchStrategy[dict[str, Any]]:
+    """Valid ``kernel(**params)`` arguments of an example family whose tiles fit ``target``'s
+    shared memory."""
+    module = load_example(example)
+    family = _family(module)
+
+    def fits(params: dict[str, Any]) -> bool:
+        footprint = shared_footprint(module.kernel(**params), target)
+        return footprint.total_bytes <= footprint.limit_bytes
+
+    return (
+        st.fixed_dictionaries({name: st.sampled_from(values) for name, values in family.choices.items()})
+        .filter(family.valid)
+        .filter(fits)
+    )
+
+
+@st.composite
+def schedule_cases(
+    draw: st.DrawFn,
+    example: Union[str, ModuleType],
+    *,
+    target: str = "gfx942",
+    max_tiles: int = 2,
+    max_k_tiles: int = 3,
+    min_k_tiles: int = 1,
+) -> tuple[dict[str, Any], m.Kernel, tuple[int, int, int]]:
+    """(params, kernel, (M, N, K)): a valid schedule of the family and a problem it accepts."""
+    module = load_example(example)
+    params = draw(schedule_params(module, target=target))
+    kernel = module.kernel(**params)
+    shape = draw(gemm_shapes(kernel, max_tiles=max_tiles, max_k_tiles=max_k_tiles, min_k_tiles=min_k_tiles))
+    return params, kernel, shape
+
+
+# ------------------------------------------------------------------------------------------------
+# Numerics
+# ------------------------------------------------------------------------------------------------
+
+
+def error_bound(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    c_old: Optional[torch.Tensor],
+    *,
+    alpha: float,
+    beta: float,
+    c_dtype: str,
+    b_layout: str = "kn",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(exact, bound): the float64 result of alpha * A @ B + beta * C on the values the GPU sees
+    (A, B rounded to bf16; C to its dtype; alpha, beta to f32), and a per-element bound on the
+    error of any kernel that accumulates in f32 and rounds C to ``c_dtype``.
+
+    A K-term f32 dot product is within gamma_K * (|A| @ |B|) of exact, gamma_K = K u / (1 - K u),
+    u = 2^-24, whatever the order of the additions; the epilogue adds three roundings, a bf16 C
+    one more of 2^-8 relative; underflow adds at most one subnormal spacing per operation. The
+    bound is doubled for margin: a wrong tile, subtile or K step moves an element by about
+    |A| @ |B| itself, far beyond it.
+    """
+    alpha, beta = as_f32(alpha), as_f32(beta)
+    a64 = a.to(torch.bfloat16).double()
+    b64 = b.to(torch.bfloat16).double()
+    if b_layout == "nk":
+        b64 = b64.t()
+    k = a64.shape[1]
+    gamma = k * F32_UNIT / (1 - k * F32_UNIT)
+    magnitude = a64.abs() @ b64.abs()
+    exact = alpha * (a64 @ b64)
+    bound = abs(alpha) * ((gamma + 6 * F32_UNIT) * magnitude + k * F32_SUBNORMAL) + 3 * F32_SUBNORMAL
+    if beta != 0.0 and c_old is not None:
+        c64 = (c_old.to(torch.bfloat16) if c_dtype == "bf16" else c_old.float()).double()
+        exact = exact + beta * c64
+        bound = bound + 3 * F32_UNIT * abs(beta) * c64.abs()
+    if c_dtype == "bf16":
+        bound = bound + BF16_UNIT * (exact.abs() + bound) + BF16_SUBNORMAL
+    return exact, 2 * bound
+
+
+@dataclass(frozen=True)
+class IndexingReport:
+    """What ``check_indexing`` measured, over every variant it ran."""
+
+    kernel: str
+    shape: tuple[int, int, int]
+    max_abs_error: float
+    #: Largest error relative to its element's bound (at most 1 when the check passes).
+    worst_bound_ratio: float
+    variants: tuple[str, ...]
+
+    def __str__(self) -> str:
+        m_, n_, k_ = self.shape
+        return (
+            f"{self.kernel}: {m_} x {n_} x {k_}, C written exactly once, max abs error {self.max_abs_error:.3g} "
+            f"({self.worst_bound_ratio:.2f} of the bf16/f32 error bound) over {', '.join(self.variants)}"
+        )
+
+
+def check_indexing(
+    kernel: m.Kernel,
+    M: int,
+    N: int,
+    K: int,
+    *,
+    seed: int = 0,
+    alpha: Optional[float] = None,
+    beta: Optional[float] = None,
+    a: Optional[torch.Tensor] = None,
+    b: Optional[torch.Tensor] = None,
+    c: Optional[torch.Tensor] = None,
+    target: str = "gfx942",
+) -> IndexingReport:
+    """Simulate ``kernel`` on an M x N x K problem and assert that it computes the GEMM: every
+    element of C written exactly once, no access out of bounds (the simulator's hazard checks
+    all pass) and C within ``error_bound`` of the float64 reference. Raises AssertionError with
+    the simulator's diagnostics or the worst elements.
+
+    By default two variants run on fresh random inputs (``seed``): alpha = 1, beta = 0 with C
+    poisoned by NaN (a kernel must not read C when beta is 0), and alpha = -1.5, beta = 0.5 with
+    a random C. Passing ``alpha``/``beta`` runs that one variant; ``a``/``b``/``c`` replace the
+    random inputs.
+    """
+    with single_threaded():
+        return _check_indexing(kernel, (M, N, K), seed, alpha, beta, a, b, c, target)
+
+
+def _check_indexing(
+    kernel: m.Kernel,
+    shape: tuple[int, int, int],
+    seed: int,
+    alpha: Optional[float],
+    beta: Optional[float],
+    a: Optional[torch.Tensor],
+    b: Optional[torch.Tensor],
+    c: Optional[torch.Tensor],
+    target: str,
+) -> IndexingReport:
+    M, N, K = shape
+    gen = torch.Generator().manual_seed(seed)
+    b_shape = (K, N) if kernel.globals.b_layout == "kn" else (N, K)
+    a = a if a is not None else torch.randn((M, K), generator=gen).to(torch.bfloat16)
+    b = b if b is not None else torch.randn(b_shape, generator=gen).to(torch.bfloat16)
+    random_c = c if c is not None else torch.randn((M, N), generator=gen)
+    if alpha is None and beta is None:
+        variants = [(1.0, 0.0, torch.full((M, N), float("nan"))), (-1.5, 0.5, random_c)]
+    else:
+        variants = [(1.0 if alpha is None else alpha, 0.0 if beta is None else beta, random_c)]
+    where = f"kernel `{kernel.name}` at M x N x K = {M} x {N} x {K}"
+    worst_error, worst_ratio, names = 0.0, 0.0, []
+    for alpha_, beta_, c_in in variants:
+        name = f"alpha={alpha_:g}, beta={beta_:g}" + (" (C poisoned with NaN)" if bool(c_in.isnan().any()) else "")
+        names.append(name)
+        try:
+            got = simulate(kernel, a, b, c_in, alpha=alpha_, beta=beta_, target=target)
+        except SimulationError as error:
+            raise AssertionError(f"{where}, {name}: {error}") from error
+        exact, bound = error_bound(
+            a, b, c_in, alpha=alpha_, beta=beta_, c_dtype=kernel.globals.c_dtype, b_layout=kernel.globals.b_layout
+        )
+        error = (got.double() - exact).abs()
+        bad = ~(error <= bound)  # NaN counts as bad
+        if bool(bad.any()):
+            raise AssertionError(f"{where}, {name}: {_numerics_message(kernel, got, exact, bound, bad)}")
+        worst_error = max(worst_error, float(error.max()))
+        worst_ratio = max(worst_ratio, float((error / bound.clamp_min(1e-300)).max()))
+    return IndexingReport(kernel.name, (M, N, K), worst_error, worst_ratio, tuple(names))
+
+
+def _numerics_message(
+    kernel: m.Kernel, got: torch.Tensor, exact: torch.Tensor, bound: torch.Tensor, bad: torch.Tensor
+) -> str:
+    launch = kernel.launch
+    excess = torch.where(bad, (got.double() - exact).abs().nan_to_num(float("inf")) - bound, -1.0)
+    row, col = divmod(int(excess.argmax()), got.shape[1])
+    rows, cols = -(-got.shape[0] // launch.block_m), -(-got.shape[1] // launch.block_n)
+    tiles = sorted({(r // launch.block_m, c // launch.block_n) for r, c in bad.nonzero().tolist()})
+    nan_note = (
+        " C holds NaN: the kernel read C although beta = 0, or stored values read from uninitialised memory."
+        if bool(got.isnan().any())
+        else ""
+    )
+    shown = ", ".join(str(t) for t in tiles[:6]) + (" ..." if len(tiles) > 6 else "")
+    return (
+        f"C differs from the float64 reference beyond the bf16/f32 error bound at {int(bad.sum())} of {bad.numel()} "
+        f"elements, in {len(tiles)} of the {rows * cols} output tiles ({shown}). Worst at row {row}, col {col} "
+        f"(tile ({row // launch.block_m}, {col // launch.block_n})): got {float(got[row, col]):.6g}, expected "
+        f"{float(exact[row, col]):.6g} (bound {float(bound[row, col]):.3g}).{nan_note} A wrong tile, subtile or "
+        "K step reads the wrong data: check load coordinates (tiles of the moved tile) and subtile offsets "
+        "(subtiles of the register tile)."
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Running an example
+# ------------------------------------------------------------------------------------------------
+
+
+def run_example(kernel: m.Kernel, *, target: str = "gfx942") -> IndexingReport:
+    """What ``python examples/<x>.py`` does: validate for ``target`` and print the report (resources,
+    warnings), then simulate a small GEMM (2 x 2 output tiles, 3 K steps) and print the error
+    and "ok". Exits with status 1, after printing the diagnostics, on any failure."""
+    try:
+        print(validate(kernel, target=target).summary())
+    except ScheduleError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(1) from None
+    shape = Problem.smallest(kernel, k_tiles=3, tiles=(2, 2))
+    try:
+        report = check_indexing(kernel, shape.m, shape.n, shape.k, target=target)
+    except (AssertionError, ValueError) as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"simulated {report}")
+    print("ok")
+    return report
+
+
+# ------------------------------------------------------------------------------------------------
+# Mutations: one planted bug per class
+# ------------------------------------------------------------------------------------------------
+
+
+class MutationError(ValueError):
+    """The kernel has no place to plant this bug (e.g. no multi-buffered tile to un-rotate)."""
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A bug class: which ops are places for it (``site``) and how one is broken (``apply``)."""
+
+    name: str
+    description: str
+    site: Callable[[m.Kernel, m.Stmt], bool]
+    apply: Callable[[m.Kernel, m.Stmt], list[m.Stmt]]
+
+    def sites(self, kernel: m.Kernel) -> int:
+        """How many places in ``kernel`` this bug can be planted at."""
+        return sum(1 for op in m.walk(kernel.body) if self.site(kernel, op))
+
+    def __call__(self, kernel: m.Kernel, which: int = 0) -> m.Kernel:
+        """``kernel`` with the bug planted at its ``which``-th site (source order)."""
+        count = self.sites(kernel)
+        if not 0 <= which < count:
+            raise MutationError(
+                f"`{self.name}` ({self.description}) has {count} site(s) in kernel `{kernel.name}`; "
+                f"site {which} does not exist"
+            )
+        seen = [0]
+
+        def rewrite(body: list[m.Stmt]) -> list[m.Stmt]:
+            out: list[m.Stmt] = []
+            for op in body:
+                if self.site(kernel, op):
+                    seen[0] += 1
+                    if seen[0] - 1 == which:
+                        out.extend(self.apply(kernel, op))
+                        continue
+                if isinstance(op, m.If):
+                    op = op.model_copy(update={"then": rewrite(op.then), "orelse": rewrite(op.orelse)})
+                elif isinstance(op, (m.For, m.RoleBranch, m.ForTiles)):
+                    op = op.model_copy(update={"body": rewrite(op.body)})
+                out.append(op)
+            return out
+
+        return kernel.model_copy(update={"body": rewrite(kernel.body)})
+
+
+def _is_(*kinds: type) -> Callable[[m.Kernel, m.Stmt], bool]:
+    return lambda kernel, op: isinstance(op, kinds)
+
+
+def _only_on(cond: m.Expr, op: m.Stmt) -> list[m.Stmt]:  # type: ignore[name-defined]
+    return [m.If(cond=cond, then=[op], loc=op.loc)]
+
+
+def _rotating_ref(op: m.Stmt) -> Optional[str]:
+    """The field of ``op`` holding a shared reference whose buffer index varies, if any."""
+    for name in ("dst", "src"):
+        ref = getattr(op, name, None)
+        if isinstance(ref, m.SharedRef) and ref.buffer is not None and not isinstance(ref.buffer, Const):
+            return name
+    return None
+
+
+def _pin_buffer(op: m.Stmt) -> list[m.Stmt]:
+    name = _rotating_ref(op)
+    ref: m.SharedRef = getattr(op, name)  # type: ignore[arg-type]
+    return [op.model_copy(update={name: ref.model_copy(update={"buffer": Const(value=0)})})]
+
+
+def _store_in_elements(kernel: m.Kernel, op: m.Stmt) -> list[m.Stmt]:
+    assert isinstance(op, m.Store)
+    tile = kernel.register_tile(op.src.tile)
+    return [op.model_copy(update={"row": op.row * tile.rows, "col": op.col * tile.cols})]
+
+
+def _shift_subtile(op: m.Stmt) -> list[m.Stmt]:
+    assert isinstance(op, m.LoadShared)
+    return [op.model_copy(update={"row": op.row + 1})]
+
+
+_WARP = Var(name=WARP)
+
+#: One planted bug per class the user has lost days to, by name.
+MUTATIONS: dict[str, Mutation] = {
+    mutation.name: mutation
+    for mutation in (
+        Mutation(
+            "barrier_in_branch",
+            "a barrier moved inside `if warp == 0`",
+            _is_(m.Barrier),
+            lambda kernel, op: _only_on(_WARP.eq(0), op),
+        ),
+        Mutation(
+            "group_load_by_one_warp",
+            "a group load run by one warp of its group only",
+            _is_(m.GroupLoad),
+            lambda kernel, op: _only_on((_WARP % op.group_size).eq(0), op),  # type: ignore[attr-defined]
+        ),
+        Mutation(
+            "subtile_shifted",
+            "a shared -> register load one subtile further down",
+            _is_(m.LoadShared),
+            lambda kernel, op: _shift_subtile(op),
+        ),
+        Mutation(
+            "buffer_rotation_removed",
+            "a pipeline buffer index replaced by buffer 0",
+            lambda kernel, op: _rotating_ref(op) is not None,
+            lambda kernel, op: _pin_buffer(op),
+        ),
+        Mutation("zero_dropped", "an accumulator's zero() removed", _is_(m.Zero), lambda kernel, op: []),
+        Mutation("store_dropped", "one store of C removed", _is_(m.Store, m.GroupStore), lambda kernel, op: []),
+        Mutation("barrier_removed", "one barrier removed", _is_(m.Barrier), lambda kernel, op: []),
+        Mutation(
+            "store_in_elements",
+            "store coordinates in elements instead of tiles",
+            _is_(m.Store),
+            _store_in_elements,
+        ),
+    )
+}
+
+
+def detect(
+    kernel: m.Kernel, M: int, N: int, K: int, *, target: str = "gfx942", validator: bool = True
+) -> Optional[str]:
+    """Which check rejects ``kernel`` on M x N x K: ``"validator: <rules>"``, ``"simulator:
+    <rules>"``, ``"numerics"``, or None if it passes them all. ``validator=False`` asks the
+    simulator alone (the run-time checks, on this one problem)."""
+    if validator:
+        try:
+            validate(kernel, target=target)
+        except ScheduleError as error:
+            return f"validator: {', '.join(sorted(error.rules))}"
+    try:
+        check_indexing(kernel, M, N, K, target=target)
+    except AssertionError as error:
+        cause = error.__cause__
+        if isinstance(cause, SimulationError):
+            return f"simulator: {', '.join(sorted(cause.rules))}"
+        return "numerics"
+    return None
