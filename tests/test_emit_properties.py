@@ -303,7 +303,7 @@ def test_every_declared_tile_is_declared_once_with_its_type(name: str, target: s
 def test_role_tiles_live_in_their_role_branch() -> None:
     kernel = importlib.import_module("k02_producer_consumer").kernel()
     lines = _source(kernel, "gfx942").splitlines()
-    branch = lines.index("    if (warp_id >= 4 && warp_id < 8) {")
+    branch = lines.index("    } else if (warp_id >= 4 && warp_id < 8) {")
     decl = lines.index("        rt_fl<32, 32, ducks::rt_layout::col> C_accum[4];")
     assert decl > branch, "the consumer's accumulators must be declared inside the consumer branch"
     assert not any("C_accum[4];" in line for line in lines[:branch])
