@@ -57,11 +57,14 @@ KITTENS_HD uint16_t float_to_bf16_bits(float value) {
     return static_cast<uint16_t>(u >> 16);
 }
 
-KITTENS_HD float bf16_bits_to_float(uint16_t bits) { return __builtin_bit_cast(float, static_cast<uint32_t>(bits) << 16); }
+KITTENS_HD float bf16_bits_to_float(uint16_t bits) {
+    return __builtin_bit_cast(float, static_cast<uint32_t>(bits) << 16);
+}
 
 template <typename To, typename From>
 KITTENS_HD To convert(From value) {
-    static_assert(is_supported_dtype<To> && is_supported_dtype<From>, "kittens (AMD): only bf16 and float are supported");
+    static_assert(is_supported_dtype<To> && is_supported_dtype<From>,
+                  "kittens (AMD): only bf16 and float are supported");
     if constexpr (std::is_same_v<To, From>) {
         return value;
     } else if constexpr (std::is_same_v<To, float>) {

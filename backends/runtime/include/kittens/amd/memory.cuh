@@ -29,16 +29,6 @@ KITTENS_HD T chunk_get(const u32x4& chunk, int e) {
         return bf16_from_bits(static_cast<uint16_t>(chunk[e / 2] >> (16 * (e % 2))));
     }
 }
-template <typename T>
-KITTENS_HD void chunk_set(u32x4& chunk, int e, T value) {
-    if constexpr (std::is_same_v<T, float>) {
-        chunk[e] = __builtin_bit_cast(unsigned int, value);
-    } else {
-        const unsigned int shift = 16 * (e % 2);
-        chunk[e / 2] = (chunk[e / 2] & ~(0xFFFFu << shift)) | (static_cast<unsigned int>(bf16_bits(value)) << shift);
-    }
-}
-
 // Copy one element into slot i of a base tile, converting if the types differ (bits are copied
 // unchanged when they do not, so bf16 -> bf16 never rounds).
 template <typename T, typename L, typename S>
@@ -287,8 +277,8 @@ KITTENS_HD void stage_store_lane(ST& dst, const staged_chunks<ST, N>& staged, in
     for (int k = 0; k < share::CHUNKS_PER_LANE; ++k) {
         if (!share::moves(member, lane, k)) continue;
         // A chunk never straddles the swizzle: its 16 bytes stay together in LDS (ds_write_b128).
-        *reinterpret_cast<u32x4*>(&dst.data[ST::offset(share::chunk_row(member, lane, k), share::chunk_col(lane, k))]) =
-            staged.chunks[k];
+        const int row = share::chunk_row(member, lane, k);
+        *reinterpret_cast<u32x4*>(&dst.data[ST::offset(row, share::chunk_col(lane, k))]) = staged.chunks[k];
     }
 }
 
@@ -309,8 +299,8 @@ KITTENS_HD void group_store_lane(const GL& dst, const ST& src, coord<ST> idx, in
 #pragma unroll
     for (int k = 0; k < share::CHUNKS_PER_LANE; ++k) {
         if (!share::moves(member, lane, k)) continue;
-        const u32x4 chunk =
-            *reinterpret_cast<const u32x4*>(&src.data[ST::offset(share::chunk_row(member, lane, k), share::chunk_col(lane, k))]);
+        const int row = share::chunk_row(member, lane, k);
+        const u32x4 chunk = *reinterpret_cast<const u32x4*>(&src.data[ST::offset(row, share::chunk_col(lane, k))]);
         G* p = chunk_address<ST, N>(origin, dst.row_stride(), member, lane, k);
         if constexpr (std::is_same_v<T, G>) {
             copy_chunk(p, reinterpret_cast<const G*>(&chunk));

@@ -35,15 +35,19 @@ constexpr void check_mma_operands() {
                   "mma_AB / mma_ABt: a must be an rt_bf<m, k> in row layout");
     static_assert(std::is_same_v<typename B::dtype, bf16>, "mma_AB / mma_ABt: b must be an rt_bf tile");
     static_assert(TRANSPOSED_B || std::is_same_v<typename B::layout, ducks::rt_layout::col>,
-                  "mma_AB: b must be an rt_bf<k, n, ducks::rt_layout::col> (col layout); for an n x k tile use mma_ABt");
+                  "mma_AB: b must be an rt_bf<k, n, ducks::rt_layout::col> (col layout); "
+                  "for an n x k tile use mma_ABt");
     static_assert(!TRANSPOSED_B || std::is_same_v<typename B::layout, ducks::rt_layout::row>,
                   "mma_ABt: b must be an rt_bf<n, k> in row layout (it holds B^T)");
-    static_assert(std::is_same_v<typename D::dtype, float> && std::is_same_v<typename D::layout, ducks::rt_layout::col> &&
-                      std::is_same_v<typename C::dtype, float> && std::is_same_v<typename C::layout, ducks::rt_layout::col>,
+    using col = ducks::rt_layout::col;
+    static_assert(std::is_same_v<typename D::dtype, float> && std::is_same_v<typename D::layout, col> &&
+                      std::is_same_v<typename C::dtype, float> && std::is_same_v<typename C::layout, col>,
                   "mma_AB / mma_ABt: c and d must be rt_fl<m, n, ducks::rt_layout::col> accumulators");
     static_assert(C::rows == D::rows && C::cols == D::cols, "mma_AB / mma_ABt: c and d must have the same shape");
     static_assert(A::rows == D::rows, "mma_AB / mma_ABt: a has m rows, so d must have m rows");
-    static_assert(TRANSPOSED_B ? (B::cols == A::cols && B::rows == D::cols) : (B::rows == A::cols && B::cols == D::cols),
+    constexpr bool chains =
+        TRANSPOSED_B ? (B::cols == A::cols && B::rows == D::cols) : (B::rows == A::cols && B::cols == D::cols);
+    static_assert(chains,
                   "mma_AB needs a (m x k), b (k x n), d (m x n); mma_ABt needs a (m x k), b (n x k), d (m x n)");
 }
 

@@ -54,17 +54,6 @@ concept all = requires(const S& s, int r) {
 };
 }  // namespace ducks::st
 
-namespace detail {
-template <typename ST>
-KITTENS_HD st_subtile<ST, ST::rows, ST::cols> whole_view(ST& tile) {
-    return {&tile.data[0], 0, 0};
-}
-template <typename ST, int R, int C>
-KITTENS_HD st_subtile<ST, R, C> whole_view(const st_subtile<ST, R, C>& view) {
-    return view;
-}
-}  // namespace detail
-
 // subtile_inplace<R, C>(tile, {r, c}): the view of rows [R*r, R*r + R) and columns [C*c, C*c + C).
 template <int R, int C, typename T, int PR, int PC>
 KITTENS_HD st_subtile<st<T, PR, PC>, R, C> subtile_inplace(st<T, PR, PC>& tile, int2 index) {
