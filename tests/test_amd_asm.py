@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.drivers.amd_asm import demangle_name, find_kernel, parse_resources
 from backends.drivers.common import Resources
+
+# Hypothesis' per-example deadline trips on busy CI machines; these tests are about values, not time.
+no_deadline = settings(deadline=None)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ figures = st.builds(
 )
 
 
+@no_deadline
 @given(kernels=st.lists(figures, min_size=1, max_size=4, unique_by=lambda f: f.mangled))
 def test_every_figure_comes_back_for_every_kernel(kernels: list[Figures]) -> None:
     parsed = parse_resources(render(kernels), "gfx940")
@@ -145,6 +149,7 @@ def test_every_figure_comes_back_for_every_kernel(kernels: list[Figures]) -> Non
     ]
 
 
+@no_deadline
 @given(kernel=figures)
 def test_metadata_alone_still_gives_arch_vgprs_and_spills(kernel: Figures) -> None:
     """Without the comment blocks (stripped assembly), arch VGPRs = unified total - AGPRs."""
@@ -162,6 +167,7 @@ def test_device_functions_are_not_kernels() -> None:
     assert [r.kernel for r in parse_resources(render([kernel]), "gfx940")] == ["gemm"]
 
 
+@no_deadline
 @given(parts=st.lists(names, min_size=1, max_size=3))
 def test_demangle_reads_plain_and_nested_names(parts: list[str]) -> None:
     encoded = "".join(f"{len(p)}{p}" for p in parts)

@@ -17,6 +17,9 @@ from hypothesis import strategies as st
 
 from backends.amd import lane_layout as ll
 
+# Hypothesis' per-example deadline trips on busy CI machines; these tests are about values, not time.
+no_deadline = settings(deadline=None)
+
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUT_HEADER = ROOT / "backends" / "runtime" / "include" / "kittens" / "amd" / "layout.cuh"
 AMD_DOC = ROOT / "docs" / "amd.md"
@@ -38,6 +41,7 @@ def small_integers(rows: int, cols: int, seed: int) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------
 
 
+@no_deadline
 @given(rows=sides, cols=sides, layout=layouts, dtype=dtypes)
 def test_every_element_has_exactly_one_lane_and_slot(rows: int, cols: int, layout: str, dtype: str) -> None:
     tile = ll.RegisterTileLayout(rows, cols, layout, dtype)  # type: ignore[arg-type]
@@ -46,6 +50,7 @@ def test_every_element_has_exactly_one_lane_and_slot(rows: int, cols: int, layou
     assert seen == {(r, c) for r in range(rows) for c in range(cols)}
 
 
+@no_deadline
 @given(rows=sides, cols=sides, layout=layouts, data=st.data())
 def test_owner_inverts_element(rows: int, cols: int, layout: str, data: st.DataObject) -> None:
     tile = ll.RegisterTileLayout(rows, cols, layout)  # type: ignore[arg-type]
@@ -55,6 +60,7 @@ def test_owner_inverts_element(rows: int, cols: int, layout: str, data: st.DataO
     assert tile.element(lane, slot) == (row, col)
 
 
+@no_deadline
 @given(rows=sides, cols=sides, layout=layouts, dtype=dtypes, seed=st.integers(0, 2**16))
 def test_scatter_inverts_gather(rows: int, cols: int, layout: str, dtype: str, seed: int) -> None:
     tile = ll.RegisterTileLayout(rows, cols, layout, dtype)  # type: ignore[arg-type]
@@ -62,6 +68,7 @@ def test_scatter_inverts_gather(rows: int, cols: int, layout: str, dtype: str, s
     assert torch.equal(tile.scatter(tile.gather(matrix)), matrix)
 
 
+@no_deadline
 @given(lane=st.integers(0, 63), layout=layouts)
 def test_base_tile_matches_the_mfma_operand_layout(lane: int, layout: str) -> None:
     """Row layout = the MFMA A operand; col layout = the B operand and the C/D layout."""
@@ -146,6 +153,7 @@ def test_mma_operand_errors_name_the_operand() -> None:
         ll.check_mma_operands("AB", ll.RegisterTileLayout(32, 32, "row", "f32"), row_a, col_b)
 
 
+@no_deadline
 @given(m=sides, n=sides, k=sides, variant=st.sampled_from(["AB", "ABt"]))
 def test_base_mma_order_covers_each_product_once(m: int, n: int, k: int, variant: str) -> None:
     d = ll.RegisterTileLayout(m, n, "col", "f32")
@@ -163,6 +171,7 @@ def test_base_mma_order_covers_each_product_once(m: int, n: int, k: int, variant
 # ------------------------------------------------------------------------------------------------
 
 
+@no_deadline
 @given(rows=sides, cols=st.integers(1, 16).map(lambda n: 16 * n), dtype=dtypes)
 def test_shared_layout_is_a_permutation_within_each_row(rows: int, cols: int, dtype: str) -> None:
     tile = ll.SharedTileLayout(rows, cols, dtype)  # type: ignore[arg-type]
@@ -171,6 +180,7 @@ def test_shared_layout_is_a_permutation_within_each_row(rows: int, cols: int, dt
         assert sorted(offsets[row].tolist()) == list(range(row * cols, (row + 1) * cols))
 
 
+@no_deadline
 @given(rows=sides, cols=st.sampled_from([16, 32, 64, 128, 256]), col0=st.integers(0, 15), data=st.data())
 def test_row_layout_reads_hit_at_most_two_lanes_per_bank_pair(
     rows: int, cols: int, col0: int, data: st.DataObject
@@ -184,12 +194,14 @@ def test_row_layout_reads_hit_at_most_two_lanes_per_bank_pair(
     assert max(banks.count(bank) for bank in set(banks)) <= 2
 
 
+@no_deadline
 @given(rows=st.integers(1, 16).map(lambda n: 16 * n), group=st.integers(1, 8))
 def test_group_bands_partition_the_rows(rows: int, group: int) -> None:
     covered = [r for member in range(group) for r in ll.group_band(rows, group, member)]
     assert covered == list(range(rows))
 
 
+@no_deadline
 @given(rows=sides, cols=sides, group=st.integers(1, 8), dtype=dtypes)
 def test_group_chunks_move_each_chunk_of_a_band_once(rows: int, cols: int, group: int, dtype: str) -> None:
     tile = ll.SharedTileLayout(rows, cols, dtype)  # type: ignore[arg-type]
