@@ -218,7 +218,7 @@ def test_check_fails_with_the_diagnostics_of_a_broken_schedule(tmp_path: Path) -
 def test_a_size_the_schedule_cannot_run_fails_the_check() -> None:
     proc = run_cli("check", str(EXAMPLE), "--size", "100", "128", "32")
     assert proc.returncode == 1
-    assert "100" in proc.stdout
+    assert "M=100" in proc.stdout and "multiple" in proc.stdout and "Traceback" not in proc.stderr
 
 
 @pytest.mark.skipif(
