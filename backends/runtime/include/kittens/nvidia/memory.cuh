@@ -117,6 +117,20 @@ KITTENS_DEVICE void st_global_pair(T* p, pair_t<T> v) {
 
 // ---- the share of a tile one warp of a group moves ------------------------------------------
 
+KITTENS_HD constexpr int gcd(int a, int b) { return b == 0 ? a : gcd(b, a % b); }
+
+// A copy of `p` the compiler cannot see through: the addresses of a copy's steps are then built
+// one from the next, instead of each being hoisted out of the K loop into registers of its own.
+template <typename T>
+KITTENS_DEVICE T* opaque(T* p) {
+    asm("" : "+l"(p));
+    return p;
+}
+KITTENS_DEVICE int opaque(int x) {
+    asm("" : "+r"(x));
+    return x;
+}
+
 // Warp w of a group of N moves rows [(w % N) * R / N, (w % N + 1) * R / N) of an R-row tile
 // (the split the validator and the simulator assume), 16 bytes per lane per step, consecutive
 // lanes on consecutive chunks of a row, so every step is coalesced.
@@ -138,6 +152,69 @@ struct band {
         return !ragged || q < chunks;
     }
     KITTENS_DEVICE static bool locate(int step, int& row, int& col) { return locate(step, laneid(), warpid(), row, col); }
+
+    // A regular band moves whole rows each step, at the lane's column: step s is s * rows_per_step
+    // rows below step 0. The shared layout repeats every period_rows rows (the XOR key is the row
+    // or the 128-byte line, modulo 8), so a step's shared offset is one of `phases` bases plus a
+    // constant, and a copy keeps a few registers live instead of one address per step.
+    static constexpr bool regular = WARP_THREADS % ST::chunks_per_row == 0;
+    static constexpr int rows_per_step = regular ? WARP_THREADS / ST::chunks_per_row : 1;
+    static constexpr int period_rows = ST::row_bytes % 128 == 0 ? 8 : 1024 / gcd(1024, ST::row_bytes);
+    static constexpr int phases = period_rows / gcd(period_rows, rows_per_step);
+
+    // This lane's steps: which it has, and where each is in shared memory (from the tile's start)
+    // and in global memory (in elements from the moved tile's origin).
+    struct walk {
+        int row0, col0;
+        uint32_t bases[regular ? phases : 1];
+
+        KITTENS_DEVICE walk() {
+            locate(0, row0, col0);
+            // Rebuilt at every copy rather than hoisted out of the K loop: a few integer
+            // operations instead of `phases` registers held across the loop.
+            row0 = opaque(row0);
+            if constexpr (regular) {
+#pragma unroll
+                for (int p = 0; p < phases; ++p) {
+                    bases[p] = ST::offset(row0 + p * rows_per_step, col0);
+                }
+            }
+        }
+        KITTENS_DEVICE bool has(int step) const { return !ragged || step * WARP_THREADS + laneid() < chunks; }
+        KITTENS_DEVICE uint32_t shared(int step) const {
+            if constexpr (regular) {
+                return bases[step % phases] + (step / phases) * (phases * rows_per_step * ST::row_bytes);
+            } else {
+                int row, col;
+                locate(step, row, col);
+                return ST::offset(row, col);
+            }
+        }
+        KITTENS_DEVICE int64_t global(int step, int64_t ld) const {
+            int row = row0 + step * rows_per_step, col = col0;
+            if constexpr (!regular) {
+                locate(step, row, col);
+            }
+            return static_cast<int64_t>(row) * ld + col;
+        }
+    };
+
+    // Calls f(step, shared offset, global address) for this lane's steps first..last-1 of a copy
+    // of the tile whose first element is at `origin` (rows `ld` elements apart).
+    template <typename T, typename F>
+    KITTENS_DEVICE static void for_each_chunk(T* origin, int64_t ld, F&& f, int first = 0, int last = per_lane) {
+        const walk lanes;
+        T* cursor = opaque(origin + lanes.global(first, ld));
+#pragma unroll
+        for (int step = first; step < last; ++step) {
+            if (lanes.has(step)) {
+                f(step, lanes.shared(step), regular ? cursor : origin + lanes.global(step, ld));
+            }
+            if constexpr (regular) {
+                cursor = opaque(cursor + rows_per_step * ld);
+            }
+        }
+    }
 };
 
 // Up to this many 16-byte loads are in flight per lane before their stores in group<N>::load.
@@ -305,25 +382,21 @@ struct group {
                       "group<N>::load: the shared tile and the global matrix must have the same dtype");
         using band = detail::band<ST, N>;
         const auto* origin = detail::tile_origin<ST>(src, idx);
-        const int64_t ld = src.cols();
         const uint32_t base = dst.smem();
 #pragma unroll
         for (int first = 0; first < band::per_lane; first += detail::COPY_BATCH) {
+            const int last = first + detail::COPY_BATCH < band::per_lane ? first + detail::COPY_BATCH : band::per_lane;
             uint4 staged[detail::COPY_BATCH];
-#pragma unroll
-            for (int s = 0; s < detail::COPY_BATCH; ++s) {
-                int row, col;
-                if (first + s < band::per_lane && band::locate(first + s, row, col)) {
-                    staged[s] = *reinterpret_cast<const uint4*>(origin + row * ld + col);
-                }
-            }
-#pragma unroll
-            for (int s = 0; s < detail::COPY_BATCH; ++s) {
-                int row, col;
-                if (first + s < band::per_lane && band::locate(first + s, row, col)) {
-                    detail::st_shared_16(base + ST::offset(row, col), staged[s]);
-                }
-            }
+            band::for_each_chunk(
+                origin, src.cols(),
+                [&](int step, uint32_t, const auto* global) {
+                    staged[step - first] = *reinterpret_cast<const uint4*>(global);
+                },
+                first, last);
+            band::for_each_chunk(
+                origin, src.cols(),
+                [&](int step, uint32_t shared, const auto*) { detail::st_shared_16(base + shared, staged[step - first]); },
+                first, last);
         }
         __syncwarp();
     }
@@ -333,17 +406,10 @@ struct group {
     KITTENS_DEVICE static void load_async(ST& dst, const GL& src, const coord<>& idx) {
         static_assert(std::is_same_v<typename ST::dtype, typename GL::dtype>,
                       "group<N>::load_async: the shared tile and the global matrix must have the same dtype");
-        using band = detail::band<ST, N>;
-        const auto* origin = detail::tile_origin<ST>(src, idx);
-        const int64_t ld = src.cols();
         const uint32_t base = dst.smem();
-#pragma unroll
-        for (int step = 0; step < band::per_lane; ++step) {
-            int row, col;
-            if (band::locate(step, row, col)) {
-                detail::cp_async_16(base + ST::offset(row, col), origin + row * ld + col);
-            }
-        }
+        detail::band<ST, N>::for_each_chunk(
+            detail::tile_origin<ST>(src, idx), src.cols(),
+            [&](int, uint32_t shared, const auto* global) { detail::cp_async_16(base + shared, global); });
         detail::cp_async_commit();
     }
 
@@ -352,16 +418,10 @@ struct group {
     KITTENS_DEVICE static void store(const GL& dst, const ST& src, const coord<>& idx) {
         using G = typename GL::dtype;
         using S = typename ST::dtype;
-        using band = detail::band<ST, N>;
-        G* origin = const_cast<G*>(detail::tile_origin<ST>(dst, idx));
-        const int64_t ld = dst.cols();
         const uint32_t base = src.smem();
-#pragma unroll
-        for (int step = 0; step < band::per_lane; ++step) {
-            int row, col;
-            if (band::locate(step, row, col)) {
-                const uint4 chunk = detail::ld_shared_16(base + ST::offset(row, col));
-                G* out = origin + row * ld + col;
+        detail::band<ST, N>::for_each_chunk(
+            const_cast<G*>(detail::tile_origin<ST>(dst, idx)), dst.cols(), [&](int, uint32_t shared, G* out) {
+                const uint4 chunk = detail::ld_shared_16(base + shared);
                 if constexpr (std::is_same_v<G, S>) {
                     *reinterpret_cast<uint4*>(out) = chunk;
                 } else if constexpr (std::is_same_v<S, bf16>) {
@@ -378,8 +438,7 @@ struct group {
                     const bf16_2 hi = detail::from_float2<bf16>(make_float2(__uint_as_float(chunk.z), __uint_as_float(chunk.w)));
                     *reinterpret_cast<uint2*>(out) = make_uint2(detail::as_u32(lo), detail::as_u32(hi));
                 }
-            }
-        }
+            });
     }
 };
 
