@@ -98,7 +98,7 @@ PTX_PROBE = textwrap.dedent(
     __global__ __launch_bounds__(256, 1) void roles(float* out) {
         if (kittens::warpid() < 4) {
             tg::set_max_registers<56>();
-            __builtin_amdgcn_s_barrier();
+            tg::barrier();
         } else {
             tg::set_max_registers<200>();
             __builtin_amdgcn_s_barrier();
@@ -124,6 +124,7 @@ def test_role_barriers_are_non_aligned_and_syncthreads_stays_aligned(tmp_path: P
     instructions = [line.strip() for line in _ptx(tmp_path, target).splitlines()]
     role_barriers = [i for i in instructions if i.startswith("barrier.sync")]
     aligned = [i for i in instructions if i.startswith("bar.sync") or i.startswith("barrier.sync.aligned")]
+    # tg::barrier() and hip_compat's __builtin_amdgcn_s_barrier(), one in each role
     assert len(role_barriers) == 2 and all(".aligned" not in i for i in role_barriers), instructions
     assert len(aligned) == 1  # the __syncthreads() every warp reaches
 

@@ -207,10 +207,11 @@ __global__ void mma_kernel(const mma_globals g) {
 }
 
 // ---- barriers inside role branches ------------------------------------------------------------
-// Warps 0..1 (writers) and 2..3 (readers) take different branches and meet at the barriers
-// (__builtin_amdgcn_s_barrier()) of their own branch, as many on each side. Round r: the writers
-// fill buffer r % 2 before barrier r; the readers sum it after barrier r, while the writers fill
-// the other buffer. out[reader thread - 64] = the sum it read.
+// Warps 0..1 (writers) and 2..3 (readers) take different branches and meet at the barriers of
+// their own branch (tg::barrier() on one side, __builtin_amdgcn_s_barrier() on the other), as
+// many on each side. Round r: the writers fill buffer r % 2 before barrier r; the readers sum it
+// after barrier r, while the writers fill the other buffer. Element (reader thread - 64) of out
+// (4 x 16 floats) = the sum that thread read.
 
 struct barrier_globals {
     gl_fl out;
@@ -230,7 +231,7 @@ __global__ void barrier_kernel(const barrier_globals g) {
             if (round < g.rounds) {
                 buffers[(round % 2) * 64 + thread] = static_cast<float>(round * 1000 + thread);
             }
-            __builtin_amdgcn_s_barrier();
+            tg::barrier();
         }
     } else {
         const int partner = 63 - (thread - 64);  // read another warp's element, not one's own
