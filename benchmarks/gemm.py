@@ -37,7 +37,7 @@ from tilegen.cli import (  # noqa: E402
 
 def _compile(example: Path, c_dtype: str, target: str, cache_dir: str | None) -> tuple[str, Any]:
     """(example stem, CompiledKernel) or (example stem, a one-line reason it is not benchmarked)."""
-    from tilegen.compile import compile
+    from tilegen.compiler import compile
 
     try:
         kernel = load_schedule(example, [f"c_dtype={c_dtype}"], target)
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from tilegen.compile import detect_target
+    from tilegen.compiler import detect_target
 
     target = detect_target()
     examples = sorted((ROOT / "examples").glob("*.py"))

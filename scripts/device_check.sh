@@ -90,7 +90,7 @@ subprocess.Popen.__init__ = counting
 import torch  # noqa: E402  (imported before the clock starts: it is not tilegen's cost)
 
 from tilegen.cli import load_schedule  # noqa: E402
-from tilegen.compile import compile, detect_target  # noqa: E402
+from tilegen.compiler import compile, detect_target  # noqa: E402
 
 target = detect_target()
 kernel = load_schedule(sys.argv[1], [], target)
@@ -144,7 +144,7 @@ import torch
 from ir.diagnostics import ScheduleError
 from tilegen.callable import reference_gemm, relative_error
 from tilegen.cli import TOLERANCE, gemm_operands, load_schedule
-from tilegen.compile import compile, detect_target
+from tilegen.compiler import compile, detect_target
 
 target = detect_target()
 kernel = load_schedule(sys.argv[1], [], target)

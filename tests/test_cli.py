@@ -17,7 +17,7 @@ from test_cache import fake_builder
 
 from tilegen import cache
 from tilegen.cli import CliError, load_schedule, main, parse_params, parse_size
-from tilegen.compile import _Progress
+from tilegen.compiler import _Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "k01_baseline_4wave.py"

@@ -61,7 +61,7 @@ RESULTS: list[Row] = []
 
 
 def _compile_variant(example: Path, c_dtype: str, target: str) -> Variant:
-    from tilegen.compile import compile
+    from tilegen.compiler import compile
 
     variant = Variant(example.stem, c_dtype)
     try:
@@ -82,7 +82,7 @@ def _compile_variant(example: Path, c_dtype: str, target: str) -> Variant:
 
 @pytest.fixture(scope="module")
 def variants() -> Iterator[dict[tuple[str, str], Variant]]:
-    from tilegen.compile import detect_target
+    from tilegen.compiler import detect_target
 
     target = detect_target()
     jobs = [(example, c_dtype) for example in EXAMPLES for c_dtype in C_DTYPES]

@@ -83,6 +83,6 @@ def resources(kernel: KernelIR, target: str = "gfx940") -> Any:
 
 def compile(kernel: KernelIR, target: str | None = None, **kwargs: Any) -> Any:
     """Validate, emit, build (cached) and load ``kernel``; return a callable on torch tensors."""
-    from tilegen.compile import compile as _compile
+    from tilegen.compiler import compile as _compile
 
     return _compile(kernel, target=target, **kwargs)

@@ -345,7 +345,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from tilegen.compile import compile, detect_target
+    from tilegen.compiler import compile, detect_target
 
     target = args.target or detect_target()
     kernel = load_schedule(args.file, args.param, target)
@@ -447,7 +447,7 @@ def _reported_errors() -> tuple[type[Exception], ...]:
     """Failures with a message written for the user: printed without a traceback."""
     from backends.drivers.common import CompileError, CompilerNotFound
     from tilegen.cache import CacheError
-    from tilegen.compile import LaunchError, NoGPUError
+    from tilegen.compiler import LaunchError, NoGPUError
 
     return (ScheduleError, CompileError, CompilerNotFound, NoGPUError, LaunchError, CacheError, FileNotFoundError)
 

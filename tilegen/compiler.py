@@ -1,4 +1,5 @@
-"""``tilegen.compile``: validate, emit, build (cached on disk), load, and return a callable.
+"""``tilegen.compile`` (this module is ``tilegen.compiler`` so that importing it never rebinds the
+function ``tilegen.compile``): validate, emit, build (cached on disk), load, and return a callable.
 
 Steps, each failing with its own clear error: validate (``ScheduleError`` before any compiler
 runs) -> emit -> hash everything that changes the binary -> load the cache entry, or build it
@@ -15,7 +16,6 @@ import sys
 import sysconfig
 import threading
 import time
-import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -455,15 +455,3 @@ class _Progress:
             if done:
                 self.stream.write(f"compiled {self.what} in {time.perf_counter() - self._started:.1f} s\n")
             self.stream.flush()
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this module makes Python rebind the package attribute ``tilegen.compile`` from
-    the forwarding function in tilegen/__init__.py to this module; making the module callable
-    keeps ``tilegen.compile(kernel, ...)`` working however it was imported."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> CompiledKernel:
-        return compile(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
