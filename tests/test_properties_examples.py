@@ -5,7 +5,7 @@
 * every generated mutation (one planted bug of a class the user has lost days to) is caught by
   the simulator on its own, and by the validator for the classes that break a static rule.
 
-Each family runs a modest number of examples; ``-m slow`` runs a heavier profile.
+Each family runs a modest number of examples: CI runs the whole suite on 2 cores.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _valid_schedule_simulates(case: tuple[dict[str, Any], m.Kernel, tuple[int, i
 
 
 @pytest.mark.parametrize("example", FAMILIES)
-@settings(max_examples=6, **_SETTINGS)
+@settings(max_examples=8, **_SETTINGS)
 @given(data=st.data())
 def test_valid_schedules_simulate_to_the_reference(example: str, data: st.DataObject) -> None:
     _valid_schedule_simulates(data.draw(schedule_cases(example)))
@@ -60,7 +60,7 @@ def _draw_mutant(
 ) -> tuple[str, m.Kernel, m.Kernel, tuple[int, int, int]]:
     # Four K steps and 2 x 2 tiles: enough for every pipeline here to refill each of its buffers, so a
     # bug in the steady state shows on this one problem.
-    params, kernel, shape = data.draw(schedule_cases(example, max_k_tiles=5, min_k_tiles=4))
+    params, kernel, shape = data.draw(schedule_cases(example, max_k_tiles=4, min_k_tiles=4))
     name = data.draw(st.sampled_from([n for n in classes if MUTATIONS[n].sites(kernel)]))
     site = data.draw(st.integers(0, MUTATIONS[name].sites(kernel) - 1))
     try:
@@ -71,7 +71,7 @@ def _draw_mutant(
 
 
 @pytest.mark.parametrize("example", FAMILIES)
-@settings(max_examples=10, **_SETTINGS)
+@settings(max_examples=12, **_SETTINGS)
 @given(data=st.data())
 def test_every_mutation_is_caught_by_the_simulator_alone(example: str, data: st.DataObject) -> None:
     name, _, mutant, shape = _draw_mutant(example, data)
@@ -79,20 +79,10 @@ def test_every_mutation_is_caught_by_the_simulator_alone(example: str, data: st.
 
 
 @pytest.mark.parametrize("example", FAMILIES)
-@settings(max_examples=10, **_SETTINGS)
+@settings(max_examples=12, **_SETTINGS)
 @given(data=st.data())
 def test_static_mutations_are_rejected_by_the_validator(example: str, data: st.DataObject) -> None:
     name, _, mutant, _ = _draw_mutant(example, data, STATIC_CLASSES)
     with pytest.raises(ScheduleError):
         validate(mutant)
         pytest.fail(f"the validator accepted a schedule with {MUTATIONS[name].description}")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("example", FAMILIES)
-@settings(max_examples=60, **_SETTINGS)
-@given(data=st.data())
-def test_slow_profile_schedules_and_mutations(example: str, data: st.DataObject) -> None:
-    _valid_schedule_simulates(data.draw(schedule_cases(example, max_tiles=3, max_k_tiles=6)))
-    name, _, mutant, shape = _draw_mutant(example, data)
-    assert detect(mutant, *shape) is not None, f"{name} went unnoticed"

@@ -46,9 +46,10 @@ class Hazard(Exception):
         self.findings = findings
 
 
-def round_to(values: torch.Tensor, dtype: str) -> torch.Tensor:
-    """``values`` as a tile of ``dtype`` holds them (bf16 rounding, kept in float32)."""
-    return values.to(torch.bfloat16).to(torch.float32) if dtype == "bf16" else values
+def round_to(values: torch.Tensor, dtype: str, source: str = "f32") -> torch.Tensor:
+    """``values`` (of dtype ``source``) as a tile of ``dtype`` holds them: bf16 rounding, kept in
+    float32; nothing to do when they already are bf16 values."""
+    return values.to(torch.bfloat16).to(torch.float32) if dtype == "bf16" and source != "bf16" else values
 
 
 def share_rows(warp: int, group: int, rows: int) -> tuple[int, int]:
@@ -90,6 +91,12 @@ class Run:
         self.counts = torch.zeros((self.problem.m, n), dtype=torch.int32)
         self.stores: list[StoreRecord] = []
         self.tile_owner: dict[tuple[int, int], int] = {}
+        #: Declarations by kind and name (ops name them on every event).
+        self.declared: dict[str, dict[str, object]] = {
+            "register tile": {t.name: t for t in kernel.registers},
+            "shared tile": {t.name: t for t in kernel.shared},
+            "stage buffer": {s.name: s for s in kernel.stages},
+        }
 
     def execute(self) -> torch.Tensor:
         launch = self.kernel.launch
@@ -486,11 +493,11 @@ class BlockRun:
             self._fail("structure.variables", wave, event, f"{error.args[0]} (values: {env_text(event.env)})",
                        "use only builtin variables and enclosing loop variables, and never divide by zero")
 
-    def _lookup(self, wave: _Wave, event: Event, getter: Callable[[str], object], name: str) -> object:
-        try:
-            return getter(name)
-        except KeyError as error:
-            self._fail("structure.references", wave, event, str(error.args[0]), "declare it before using it")
+    def _declared(self, wave: _Wave, event: Event, kind: str, name: str) -> object:
+        found = self.run.declared[kind].get(name)
+        if found is None:
+            self._fail("structure.references", wave, event, f"no {kind} named `{name}`", "declare it before using it")
+        return found
 
     def _check_scope(self, wave: _Wave, event: Event, scope: str, what: str) -> None:
         if scope == "kernel":
@@ -507,7 +514,7 @@ class BlockRun:
             )
 
     def _register(self, wave: _Wave, event: Event, ref: m.RegRef) -> tuple[m.RegisterTile, int]:
-        tile: m.RegisterTile = self._lookup(wave, event, self.kernel.register_tile, ref.tile)  # type: ignore[assignment]
+        tile: m.RegisterTile = self._declared(wave, event, "register tile", ref.tile)  # type: ignore[assignment]
         self._check_scope(wave, event, tile.scope, f"register tile `{tile.name}`")
         if ref.index is None:
             if tile.count > 1:
@@ -541,11 +548,11 @@ class BlockRun:
             )
         return tile, value
 
-    def _write_reg(self, wave: _Wave, tile: m.RegisterTile, index: int, value: torch.Tensor) -> None:
-        wave.regs[tile.name][index] = round_to(value, tile.dtype)
+    def _write_reg(self, wave: _Wave, tile: m.RegisterTile, index: int, value: torch.Tensor, source: str) -> None:
+        wave.regs[tile.name][index] = round_to(value, tile.dtype, source)
 
     def _shared_buffer(self, wave: _Wave, event: Event, ref: m.SharedRef) -> tuple[m.SharedTile, int]:
-        tile: m.SharedTile = self._lookup(wave, event, self.kernel.shared_tile, ref.tile)  # type: ignore[assignment]
+        tile: m.SharedTile = self._declared(wave, event, "shared tile", ref.tile)  # type: ignore[assignment]
         if ref.buffer is None:
             if tile.buffers > 1:
                 self._fail("shapes.buffer-index", wave, event,
@@ -656,17 +663,17 @@ class BlockRun:
         return self.shared[tile.name][buffer, r0:r1, c0:c1].clone()
 
     def _write_shared(self, wave: _Wave, event: Event, tile: m.SharedTile, buffer: int,
-                      rect: tuple[int, int, int, int], values: torch.Tensor) -> None:
+                      rect: tuple[int, int, int, int], values: torch.Tensor, source: str) -> None:
         r0, r1, c0, c1 = rect
         access = Access(tile.name, buffer, r0, r1, c0, c1, wave.warp, True, event)
         self._check_not_in_flight(wave, event, access)
         self.accesses.append(access)
-        self._land(access, values)
+        self._land(access, values, source)
 
-    def _land(self, access: Access, values: torch.Tensor) -> None:
-        tile = self.kernel.shared_tile(access.tile)
+    def _land(self, access: Access, values: torch.Tensor, source: str) -> None:
+        tile: m.SharedTile = self.run.declared["shared tile"][access.tile]  # type: ignore[assignment]
         where = (access.buffer, slice(access.r0, access.r1), slice(access.c0, access.c1))
-        self.shared[access.tile][where] = round_to(values, tile.dtype)
+        self.shared[access.tile][where] = round_to(values, tile.dtype, source)
         self.written[access.tile][where] = True
 
     def _shape_error(self, wave: _Wave, event: Event, message: str, fix: str) -> NoReturn:
@@ -690,7 +697,7 @@ class BlockRun:
         if (src_tile.rows, src_tile.cols) != (dst_tile.rows, dst_tile.cols):
             self._shape_error(wave, event, f"copies a {src_tile.rows} x {src_tile.cols} tile into a "
                               f"{dst_tile.rows} x {dst_tile.cols} one", "copy between tiles of one shape")
-        self._write_reg(wave, dst_tile, index, value)
+        self._write_reg(wave, dst_tile, index, value, src_tile.dtype)
 
     def _group_load(self, wave: _Wave, event: Event) -> None:
         op: m.GroupLoad = event.op  # type: ignore[assignment]
@@ -705,11 +712,11 @@ class BlockRun:
         if op.is_async:
             wave.pending.append(_AsyncLoad(event, data, access=access))
         else:
-            self._land(access, data)
+            self._land(access, data, "bf16")
 
     def _stage_load(self, wave: _Wave, event: Event) -> None:
         op: m.StageLoad = event.op  # type: ignore[assignment]
-        stage: m.StageBuffer = self._lookup(wave, event, self.kernel.stage_buffer, op.dst)  # type: ignore[assignment]
+        stage: m.StageBuffer = self._declared(wave, event, "stage buffer", op.dst)  # type: ignore[assignment]
         self._check_scope(wave, event, stage.scope, f"stage buffer `{stage.name}`")
         g0, _, gc0, gc1 = self._global_tile(wave, event, op.src, (stage.rows, stage.cols), op.row, op.col)
         s0, s1 = share_rows(wave.warp, stage.group_size, stage.rows)
@@ -719,7 +726,7 @@ class BlockRun:
 
     def _stage_store(self, wave: _Wave, event: Event) -> None:
         op: m.StageStore = event.op  # type: ignore[assignment]
-        stage: m.StageBuffer = self._lookup(wave, event, self.kernel.stage_buffer, op.src)  # type: ignore[assignment]
+        stage: m.StageBuffer = self._declared(wave, event, "stage buffer", op.src)  # type: ignore[assignment]
         self._check_scope(wave, event, stage.scope, f"stage buffer `{stage.name}`")
         tile, buffer = self._shared_buffer(wave, event, op.dst)
         if (stage.rows, stage.cols) != (tile.rows, tile.cols):
@@ -744,14 +751,14 @@ class BlockRun:
                        "k.stage_load into it (and k.wait) first", buffer=buffer_text(tile, buffer))
         s0, s1 = share_rows(wave.warp, stage.group_size, tile.rows)
         self._record_group(op, stage.group_size, wave, event, (tile.name, buffer))
-        self._write_shared(wave, event, tile, buffer, (s0, s1, 0, tile.cols), data)
+        self._write_shared(wave, event, tile, buffer, (s0, s1, 0, tile.cols), data, "bf16")
 
     def _async_wait(self, wave: _Wave, event: Event) -> None:
         op: m.AsyncWait = event.op  # type: ignore[assignment]
         while len(wave.pending) > op.pending:
             load = wave.pending.popleft()
             if load.access is not None:
-                self._land(load.access, load.data)
+                self._land(load.access, load.data, "bf16")
             else:
                 wave.stages[load.stage] = load.data  # type: ignore[index]
 
@@ -760,14 +767,14 @@ class BlockRun:
         dst, index = self._register(wave, event, op.dst)
         tile, buffer = self._shared_buffer(wave, event, op.src)
         rect = self._subtile(wave, event, tile, buffer, (dst.rows, dst.cols), op.row, op.col)
-        self._write_reg(wave, dst, index, self._read_shared(wave, event, tile, buffer, rect))
+        self._write_reg(wave, dst, index, self._read_shared(wave, event, tile, buffer, rect), tile.dtype)
 
     def _store_shared(self, wave: _Wave, event: Event) -> None:
         op: m.StoreShared = event.op  # type: ignore[assignment]
         src, value = self._read_reg(wave, event, op.src)
         tile, buffer = self._shared_buffer(wave, event, op.dst)
         rect = self._subtile(wave, event, tile, buffer, (src.rows, src.cols), op.row, op.col)
-        self._write_shared(wave, event, tile, buffer, rect, value)
+        self._write_shared(wave, event, tile, buffer, rect, value, src.dtype)
 
     def _mma(self, wave: _Wave, event: Event) -> None:
         op: m.Mma = event.op  # type: ignore[assignment]
@@ -788,7 +795,7 @@ class BlockRun:
                 "mma_AB takes B as K x N (b_layout='kn'), mma_ABt as N x K (b_layout='nk'); size the tiles to match",
             )
         product = torch.addmm(c, a, b if op.variant == "AB" else b.t())
-        self._write_reg(wave, d_tile, index, product)
+        self._write_reg(wave, d_tile, index, product, "f32")
 
     def _store(self, wave: _Wave, event: Event) -> None:
         op: m.Store = event.op  # type: ignore[assignment]
