@@ -195,3 +195,18 @@ def test_operand_shapes_are_checked(
 def test_unknown_target_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown target `gfx1100`"):
         simulate(tiled_gemm(), torch.zeros(BLOCK, K_STEP), torch.zeros(K_STEP, BLOCK), target="gfx1100")
+
+
+def test_simulate_restores_torchs_thread_count() -> None:
+    """The simulator runs its tile ops on one thread but must leave the caller's setting alone,
+    also when the schedule is refused."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        simulate(tiled_gemm(), torch.zeros(BLOCK, K_STEP), torch.zeros(K_STEP, BLOCK))
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError):
+            simulate(tiled_gemm(), torch.zeros(BLOCK + 1, K_STEP), torch.zeros(K_STEP, BLOCK))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -31,13 +31,13 @@ from typing import Any, Optional, Union
 import torch
 from hypothesis import strategies as st
 
-from backends.simulator import as_f32, check_problem, simulate, single_threaded
+from backends.simulator import as_f32, simulate, single_threaded
 from ir import models as m
 from ir.diagnostics import ScheduleError, SimulationError
 from ir.expr import WARP, Const, Var
 from ir.resources import shared_footprint
 from ir.trace import Problem
-from ir.validate import validate
+from ir.validate import check_problem, validate
 
 __all__ = [
     "EXAMPLE_FAMILIES",
@@ -85,18 +85,13 @@ def gemm_shapes(
     """Small (M, N, K) the kernel accepts: up to ``max_tiles`` block tiles along M and N and
     ``max_k_tiles`` K steps; any sizes up to those bounds for a kernel that pads its edges."""
     launch = kernel.launch
-    units = (launch.block_m, launch.block_n, launch.k_step)
-    counts = (max_tiles, max_tiles, max_k_tiles)
-    if kernel.edge == "pad":
-        axes = [st.integers(1, unit * count) for unit, count in zip(units, counts, strict=True)]
-        axes[2] = st.integers((min_k_tiles - 1) * launch.k_step + 1, max_k_tiles * launch.k_step)
+    # (unit, fewest units, most units) along M, N and K.
+    axes = [(launch.block_m, 1, max_tiles), (launch.block_n, 1, max_tiles), (launch.k_step, min_k_tiles, max_k_tiles)]
+    if kernel.edge == "pad":  # any size that needs at least the fewest units once padded
+        sizes = [st.integers((low - 1) * unit + 1, high * unit) for unit, low, high in axes]
     else:
-        lows = (1, 1, min_k_tiles)
-        axes = [
-            st.integers(low, count).map(lambda n, unit=unit: n * unit)
-            for unit, count, low in zip(units, counts, lows, strict=True)
-        ]
-    return st.tuples(*axes).filter(lambda shape: problem_fits(kernel, *shape))
+        sizes = [st.integers(low, high).map(lambda n, unit=unit: n * unit) for unit, low, high in axes]
+    return st.tuples(*sizes).filter(lambda shape: problem_fits(kernel, *shape))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -287,6 +282,7 @@ class IndexingReport:
         )
 
 
+@single_threaded()
 def check_indexing(
     kernel: m.Kernel,
     M: int,
@@ -311,22 +307,6 @@ def check_indexing(
     a random C. Passing ``alpha``/``beta`` runs that one variant; ``a``/``b``/``c`` replace the
     random inputs.
     """
-    with single_threaded():
-        return _check_indexing(kernel, (M, N, K), seed, alpha, beta, a, b, c, target)
-
-
-def _check_indexing(
-    kernel: m.Kernel,
-    shape: tuple[int, int, int],
-    seed: int,
-    alpha: Optional[float],
-    beta: Optional[float],
-    a: Optional[torch.Tensor],
-    b: Optional[torch.Tensor],
-    c: Optional[torch.Tensor],
-    target: str,
-) -> IndexingReport:
-    M, N, K = shape
     gen = torch.Generator().manual_seed(seed)
     b_shape = (K, N) if kernel.globals.b_layout == "kn" else (N, K)
     a = a if a is not None else torch.randn((M, K), generator=gen).to(torch.bfloat16)

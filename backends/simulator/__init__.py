@@ -21,9 +21,24 @@ from ir import models as m
 from ir.targets import get_target
 from ir.validate import check_problem
 
-__all__ = ["RULES", "as_f32", "check_problem", "op_text", "padded_problem", "simulate", "single_threaded"]
+__all__ = ["RULES", "as_f32", "op_text", "padded_problem", "simulate", "single_threaded"]
 
 
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch on one thread inside the block, restoring the thread count after.
+
+    The simulator's tensors are single tiles; threads gain nothing on them, and on a busy machine
+    each parallel region can wait milliseconds for a descheduled peer (10-30x slower overall)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@single_threaded()
 def simulate(
     kernel: m.Kernel,
     a: torch.Tensor,
@@ -44,32 +59,6 @@ def simulate(
     kernel does.
     """
     get_target(target)  # an unknown target is a caller error, whatever the simulator needs of it
-    with single_threaded():
-        return _simulate(kernel, a, b, c, alpha, beta)
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run torch on one thread inside the block, restoring the thread count after.
-
-    The simulator's tensors are single tiles; threads gain nothing on them, and on a busy machine
-    each parallel region can wait milliseconds for a descheduled peer (10-30x slower overall)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _simulate(
-    kernel: m.Kernel,
-    a: torch.Tensor,
-    b: torch.Tensor,
-    c: Optional[torch.Tensor],
-    alpha: float,
-    beta: float,
-) -> torch.Tensor:
     m_, n_, k_ = _problem_of(kernel, a, b, c)
     check_problem(kernel, m_, n_, k_)
     mp, np_, kp = padded_problem(kernel, m_, n_, k_)

@@ -128,9 +128,6 @@ class Findings:
             self._items[(rule, *key)] = item
         item.waves.update(waves)
 
-    def rules(self) -> set[str]:
-        return {item.rule for item in self._items.values()}
-
     def diagnostics(self, rules: Optional[set[str]] = None) -> list[Diagnostic]:
         return [
             Diagnostic(

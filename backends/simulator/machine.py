@@ -107,10 +107,6 @@ class Run:
         self._check_coverage()
         return self.out
 
-    def operand_text(self, name: str) -> str:
-        rows, cols = self.operands[name].shape
-        return f"{name} is {rows} x {cols}"
-
     def write_c(self, block: int, wave: int, event: Event, rows: tuple[int, int], cols: tuple[int, int],
                 values: torch.Tensor) -> None:
         """The epilogue C = alpha * values + beta * C_old on one rectangle, counting every write."""
