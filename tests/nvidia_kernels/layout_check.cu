@@ -84,7 +84,8 @@ void check_layout(const char* name) {
 }
 
 // Group copies (group<N>::load / load_async / store, tg::stage): every chunk once, warp w within
-// its band, and 16-byte phases without conflicts.
+// its band, 16-byte phases without conflicts, and, in regular bands, the step-by-step shared
+// offsets (a phase base plus whole layout periods) equal to the layout's.
 template <typename ST, int N>
 void check_band(const char* name) {
     using band = detail::band<ST, N>;
@@ -101,6 +102,14 @@ void check_band(const char* name) {
                 CHECK(row >= first && row < first + ST::rows / N && col % ST::chunk_elements == 0 && col < ST::cols,
                       "%s g%d: warp %d lane %d step %d -> (%d, %d)", name, N, warp, lane, step, row, col);
                 addresses.push_back(ST::offset(row, col));
+                if constexpr (band::regular) {
+                    int row0 = 0, col0 = 0;
+                    band::locate(0, lane, warp, row0, col0);
+                    const uint32_t walked = band::phase_offset(row0, col0, step % band::phases) + band::period_shift(step);
+                    CHECK(walked == ST::offset(row, col) && row == row0 + step * band::rows_per_step && col == col0,
+                          "%s g%d: warp %d lane %d step %d walks to %u, the layout says %u", name, N, warp, lane,
+                          step, walked, ST::offset(row, col));
+                }
                 if (warp < N) {
                     CHECK(covered.emplace(row, col).second, "%s g%d: chunk (%d, %d) moved twice", name, N, row, col);
                 }
@@ -257,6 +266,10 @@ int main() {
     check_band<st_bf<32, 128>, 1>("st_bf<32, 128>");
     check_band<st_fl<64, 64>, 8>("st_fl<64, 64>");
     check_band<st_fl<32, 16>, 2>("st_fl<32, 16>");
+    check_band<st_bf<64, 16>, 1>("st_bf<64, 16>");
+    check_band<st_bf<64, 256>, 4>("st_bf<64, 256>");
+    check_band<st_bf<32, 512>, 2>("st_bf<32, 512>");
+    check_band<st_fl<64, 128>, 4>("st_fl<64, 128>");
 
     if (failures) {
         std::printf("%d failures\n", failures);

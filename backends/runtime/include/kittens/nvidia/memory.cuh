@@ -162,6 +162,15 @@ struct band {
     static constexpr int period_rows = ST::row_bytes % 128 == 0 ? 8 : 1024 / gcd(1024, ST::row_bytes);
     static constexpr int phases = period_rows / gcd(period_rows, rows_per_step);
 
+    // Shared offset of step `step` of a lane whose first chunk is (row0, col0), in a regular band:
+    // the offset of its phase's first step, plus whole layout periods below it.
+    KITTENS_HD static constexpr uint32_t phase_offset(int row0, int col0, int phase) {
+        return ST::offset(row0 + phase * rows_per_step, col0);
+    }
+    KITTENS_HD static constexpr uint32_t period_shift(int step) {
+        return (step / phases) * (phases * rows_per_step * ST::row_bytes);
+    }
+
     // This lane's steps: which it has, and where each is in shared memory (from the tile's start)
     // and in global memory (in elements from the moved tile's origin).
     struct walk {
@@ -176,14 +185,14 @@ struct band {
             if constexpr (regular) {
 #pragma unroll
                 for (int p = 0; p < phases; ++p) {
-                    bases[p] = ST::offset(row0 + p * rows_per_step, col0);
+                    bases[p] = phase_offset(row0, col0, p);
                 }
             }
         }
         KITTENS_DEVICE bool has(int step) const { return !ragged || step * WARP_THREADS + laneid() < chunks; }
         KITTENS_DEVICE uint32_t shared(int step) const {
             if constexpr (regular) {
-                return bases[step % phases] + (step / phases) * (phases * rows_per_step * ST::row_bytes);
+                return bases[step % phases] + period_shift(step);
             } else {
                 int row, col;
                 locate(step, row, col);
