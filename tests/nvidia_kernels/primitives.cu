@@ -16,8 +16,6 @@ using col_l = ducks::rt_layout::col;
 template <typename T>
 using gl_of = std::conditional_t<std::is_same_v<T, float>, gl_fl, gl_bf>;
 
-constexpr size_t round_up_1k(size_t bytes) { return (bytes + 1023) / 1024 * 1024; }
-
 // ---- group copies: global -> shared -> global ------------------------------------------------
 // Each block runs two groups of N warps; group g copies tile (blockIdx.y, 2 * blockIdx.x + g).
 // There is no block barrier between the load and the store: every warp stores the band of rows

@@ -87,8 +87,6 @@ struct st_subtile {
 
     ST* tile;
     int row0, col0;
-
-    KITTENS_DEVICE uint32_t smem() const { return tile->smem(); }
 };
 
 // The (r, c)-th R x C subtile of `tile` (HipKittens' subtile_inplace): offsets count subtiles.

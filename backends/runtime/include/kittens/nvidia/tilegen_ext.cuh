@@ -10,7 +10,6 @@ namespace tg {
 // the same band of rows group<N>::load gives the warp, 16 bytes per register quad.
 template <typename ST, int N>
 struct stage {
-    using tile = ST;
     using band = kittens::detail::band<ST, N>;
     uint4 data[band::per_lane];
 };
