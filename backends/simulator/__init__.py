@@ -16,12 +16,11 @@ import torch
 
 from backends.simulator.hazards import RULES
 from backends.simulator.machine import Run
-from backends.simulator.render import op_text
 from ir import models as m
 from ir.targets import get_target
 from ir.validate import check_problem
 
-__all__ = ["RULES", "as_f32", "op_text", "padded_problem", "simulate", "single_threaded"]
+__all__ = ["RULES", "as_f32", "padded_problem", "simulate", "single_threaded"]
 
 
 @contextlib.contextmanager

@@ -25,9 +25,7 @@ from backends.simulator.render import (
     branch_text,
     buffer_text,
     env_text,
-    op_text,
     placement_text,
-    ref_text,
     region_text,
     separating_branch,
 )
@@ -36,6 +34,7 @@ from ir.block_order import num_blocks, tile_grid, tiles_of_block
 from ir.diagnostics import Diagnostic, SimulationError, format_waves
 from ir.expr import evaluate
 from ir.trace import Event, Problem, TraceLimitError, iter_wave
+from ir.validate.describe import describe, reg_text, shared_text
 
 
 class Hazard(Exception):
@@ -134,10 +133,10 @@ class Run:
             message=(
                 f"wave {wave} of block {block} writes C {region_text(*rows, *cols)} ({env_text(event.env)}), "
                 f"but {count} of these elements were already written by wave {earlier.wave} of block "
-                f"{earlier.block}: {op_text(self.kernel, earlier.event.op)} at line {earlier.event.op.loc.line} "
+                f"{earlier.block}: {describe(earlier.event.op, self.kernel)} at line {earlier.event.op.loc.line} "
                 f"({env_text(earlier.event.env)})"
             ),
-            op=op_text(self.kernel, event.op),
+            op=describe(event.op, self.kernel),
             waves=(wave,),
             loc=event.op.loc,
             buffer="C",
@@ -341,7 +340,7 @@ class BlockRun:
                 f"The barrier at line {event.op.loc.line} (reached with {env_text(event.env)}) is inside "
                 f"{branch_text(self.kernel, branch, event.env)}, which wave{plural} {format_waves(short)} do not take."
             )
-            op, loc = op_text(self.kernel, event.op), event.op.loc
+            op, loc = describe(event.op, self.kernel), event.op.loc
         elif self._roles_of(short).isdisjoint(self._roles_of([w.warp for w in extra])):
             # Roles may place barriers differently (matched by count); which role is wrong is unknowable.
             roles = sorted(self._roles_of(list(counts)) - {None})  # type: ignore[type-var]
@@ -359,7 +358,7 @@ class BlockRun:
                 "on the other waves and is in no branch they skip: a loop around it runs a different number of "
                 "times on different waves."
             )
-            op, loc = op_text(self.kernel, event.op), event.op.loc
+            op, loc = describe(event.op, self.kernel), event.op.loc
         return [
             Diagnostic(
                 rule="barriers.divergent",
@@ -404,7 +403,7 @@ class BlockRun:
             members = range(run.group * run.size, (run.group + 1) * run.size)
             missing = [w for w in members if w not in run.signatures]
             some = next(iter(run.events.values()))
-            text = op_text(self.kernel, run.op)
+            text = describe(run.op, self.kernel)
             if missing:
                 ran = sorted(run.signatures)
                 absent = [w for w in missing if w >= count]
@@ -452,7 +451,7 @@ class BlockRun:
             late = " (asynchronously, landing at its wait)" if access.in_flight else ""
             return (
                 f"wave {access.wave} {verb}{late} {region_text(access.r0, access.r1, access.c0, access.c1)} with "
-                f"{op_text(self.kernel, access.event.op)} at line {access.event.op.loc.line} "
+                f"{describe(access.event.op, self.kernel)} at line {access.event.op.loc.line} "
                 f"({env_text(access.event.env)})"
             )
 
@@ -467,7 +466,7 @@ class BlockRun:
                 f"{what(first)}, while {what(second)}, in the same barrier phase (#{self.phase}): nothing orders "
                 f"them, and they overlap at {buffer_text(tile, first.buffer)} {region_text(*region)}"
             ),
-            op=op_text(self.kernel, second.event.op),
+            op=describe(second.event.op, self.kernel),
             waves=(first.wave, second.wave),
             loc=second.event.op.loc,
             buffer=buffer_text(tile, first.buffer),
@@ -478,7 +477,7 @@ class BlockRun:
     def _fail(self, rule: str, wave: _Wave, event: Event, message: str, fix: str,
               buffer: Optional[str] = None) -> NoReturn:
         findings = Findings()
-        findings.add(rule, (), message=message, op=op_text(self.kernel, event.op), waves=(wave.warp,),
+        findings.add(rule, (), message=message, op=describe(event.op, self.kernel), waves=(wave.warp,),
                      loc=event.op.loc, buffer=buffer, fix=fix)
         raise Hazard(findings)
 
@@ -524,7 +523,7 @@ class BlockRun:
                 "shapes.register-index",
                 wave,
                 event,
-                f"{ref_text(ref)} is {tile.name}[{index}] with {env_text(event.env)}, but `{tile.name}` has "
+                f"{reg_text(ref)} is {tile.name}[{index}] with {env_text(event.env)}, but `{tile.name}` has "
                 f"{tile.count} tile{'s' if tile.count > 1 else ''} (indices 0-{tile.count - 1})",
                 "declare as many tiles as the schedule indexes (count=...), or fix the index expression",
             )
@@ -561,7 +560,7 @@ class BlockRun:
                 "shapes.buffer-index",
                 wave,
                 event,
-                f"{ref_text(ref)} is buffer {buffer} with {env_text(event.env)}, but `{tile.name}` has "
+                f"{shared_text(ref)} is buffer {buffer} with {env_text(event.env)}, but `{tile.name}` has "
                 f"{tile.buffers} (0-{tile.buffers - 1})",
                 f"take the buffer index modulo {tile.buffers}, or declare more buffers",
                 buffer=tile.name,
@@ -623,7 +622,7 @@ class BlockRun:
                         event,
                         f"wave {wave.warp} {'writes' if access.write else 'reads'} "
                         f"{buffer_text(tile, access.buffer)} {region_text(*region)} ({env_text(event.env)}) while "
-                        f"its own {op_text(self.kernel, load.event.op)} (line {load.event.op.loc.line}) is still "
+                        f"its own {describe(load.event.op, self.kernel)} (line {load.event.op.loc.line}) is still "
                         "writing it",
                         "k.wait(...) for the load before touching its target",
                         buffer=buffer_text(tile, access.buffer),
@@ -647,7 +646,7 @@ class BlockRun:
                     f"({env_text(event.env)}), but {len(holes)} of these {written.numel()} elements were not written "
                     f"before (first: row {first_r}, col {first_c})"
                 ),
-                op=op_text(self.kernel, event.op),
+                op=describe(event.op, self.kernel),
                 waves=(wave.warp,),
                 loc=event.op.loc,
                 buffer=buffer_text(tile, buffer),
@@ -735,7 +734,7 @@ class BlockRun:
                 wave,
                 event,
                 f"wave {wave.warp} stores stage `{stage.name}` to {buffer_text(tile, buffer)} "
-                f"({env_text(event.env)}) while its {op_text(self.kernel, in_flight.event.op)} "
+                f"({env_text(event.env)}) while its {describe(in_flight.event.op, self.kernel)} "
                 f"(line {in_flight.event.op.loc.line}) has not completed",
                 "k.wait(...) until the stage load has landed before k.stage_store",
                 buffer=buffer_text(tile, buffer),

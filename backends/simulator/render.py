@@ -1,5 +1,5 @@
-"""Text for simulator messages: ops as the user would read them in the emitted HIP, branches,
-regions of tiles. Kept apart from the machine so every message names things the same way."""
+"""Text for simulator messages: branches, regions of tiles, the values an op ran with (ops
+themselves are rendered by ``ir.validate.describe``, as in the validator's messages)."""
 
 from __future__ import annotations
 
@@ -8,60 +8,6 @@ from collections.abc import Mapping
 from ir import models as m
 from ir.expr import NUM_K_TILES, WARP, evaluate, to_text
 from ir.trace import Event
-
-
-def ref_text(ref: m.RegRef | m.SharedRef) -> str:
-    """``C_accum[2]``, ``As[k % 2]``, ``a_reg``."""
-    index = ref.index if isinstance(ref, m.RegRef) else ref.buffer
-    return ref.tile if index is None else f"{ref.tile}[{to_text(index)}]"
-
-
-def _coords(row: m.Expr, col: m.Expr) -> str:  # type: ignore[name-defined]
-    return f"{{0, 0, {to_text(row)}, {to_text(col)}}}"
-
-
-def op_text(kernel: m.Kernel, op: m.Stmt) -> str:
-    """One leaf op (or the head of a control-flow op) as the HipKittens call it becomes."""
-    if isinstance(op, m.Zero):
-        return f"zero({ref_text(op.dst)})"
-    if isinstance(op, m.Copy):
-        return f"{ref_text(op.dst)} = {ref_text(op.src)}"
-    if isinstance(op, m.GroupLoad):
-        call = "load_async" if op.is_async else "load"
-        return f"group<{op.group_size}>::{call}({ref_text(op.dst)}, g.{op.src.lower()}, {_coords(op.row, op.col)})"
-    if isinstance(op, m.StageLoad):
-        group = _stage_group(kernel, op.dst)
-        return f"tg::stage_load<{group}>({op.dst}, g.{op.src.lower()}, {_coords(op.row, op.col)})"
-    if isinstance(op, m.StageStore):
-        return f"tg::stage_store<{_stage_group(kernel, op.src)}>({ref_text(op.dst)}, {op.src})"
-    if isinstance(op, m.AsyncWait):
-        return f"tg::async_wait<{op.pending}>()"
-    if isinstance(op, m.LoadShared):
-        rows, cols = _reg_shape(kernel, op.dst.tile)
-        sub = f"subtile_inplace<{rows}, {cols}>({ref_text(op.src)}, {{{to_text(op.row)}, {to_text(op.col)}}})"
-        return f"load({ref_text(op.dst)}, {sub})"
-    if isinstance(op, m.StoreShared):
-        rows, cols = _reg_shape(kernel, op.src.tile)
-        sub = f"subtile_inplace<{rows}, {cols}>({ref_text(op.dst)}, {{{to_text(op.row)}, {to_text(op.col)}}})"
-        return f"store({sub}, {ref_text(op.src)})"
-    if isinstance(op, m.Mma):
-        args = ", ".join(ref_text(r) for r in (op.d, op.a, op.b, op.c))
-        return f"mma_{op.variant}({args})"
-    if isinstance(op, m.Store):
-        return f"store(g.c, {ref_text(op.src)}, {_coords(op.row, op.col)})"
-    if isinstance(op, m.GroupStore):
-        return f"group<{op.group_size}>::store(g.c, {ref_text(op.src)}, {_coords(op.row, op.col)})"
-    if isinstance(op, m.Barrier):
-        return "__syncthreads()"
-    if isinstance(op, m.For):
-        return f"for {op.var} in range({to_text(op.start)}, {to_text(op.stop)})"
-    if isinstance(op, m.If):
-        return f"if {to_text(op.cond)}"
-    if isinstance(op, m.RoleBranch):
-        return f"role `{op.role}`"
-    if isinstance(op, m.ForTiles):
-        return "for each output tile"
-    raise TypeError(f"not an op: {op!r}")
 
 
 def branch_text(kernel: m.Kernel, branch: m.Stmt, env: Mapping[str, int]) -> str:
@@ -116,18 +62,3 @@ def region_text(r0: int, r1: int, c0: int, c1: int) -> str:
 
 def buffer_text(tile: m.SharedTile, buffer: int) -> str:
     return f"{tile.name}[{buffer}]" if tile.buffers > 1 else tile.name
-
-
-def _reg_shape(kernel: m.Kernel, name: str) -> tuple[int, int]:
-    try:
-        tile = kernel.register_tile(name)
-    except KeyError:
-        return (0, 0)
-    return tile.rows, tile.cols
-
-
-def _stage_group(kernel: m.Kernel, name: str) -> int | str:
-    try:
-        return kernel.stage_buffer(name).group_size
-    except KeyError:
-        return "?"
