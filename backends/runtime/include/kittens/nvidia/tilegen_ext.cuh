@@ -47,7 +47,7 @@ KITTENS_DEVICE void stage_store(ST& dst, const stage<ST, N>& buf) {
 // The warp barrier after it lets every lane of the warp read what the others' copies wrote.
 template <int P>
 KITTENS_DEVICE void async_wait() {
-    static_assert(P >= 0 && P <= 7, "tg::async_wait<P>: cp.async.wait_group takes 0 <= P <= 7");
+    static_assert(P >= 0, "tg::async_wait<P>: P counts loads still in flight, so it cannot be negative");
     kittens::detail::cp_async_wait<P>();
     __syncwarp();
 }
