@@ -37,8 +37,10 @@ TARGETS: dict[str, Target] = {
         Target("gfx940", "amd", 64, 64 * _KIB, 512, 16, 16, 1024, "MI300A-class CDNA3 (Debian hipcc builds it)"),
         Target("gfx90a", "amd", 64, 64 * _KIB, 512, 16, 16, 1024, "MI200 (CDNA2)"),
         Target("gfx950", "amd", 64, 160 * _KIB, 512, 16, 16, 1024, "MI350X / MI355X (CDNA4)"),
-        Target("sm_90a", "nvidia", 32, 227 * _KIB, 255, 16, 16, 1024, "H100 / H200 (Hopper)"),
-        Target("sm_80", "nvidia", 32, 163 * _KIB, 255, 16, 16, 1024, "A100 (Ampere)"),
+        # NVIDIA shared tiles start on 1024-byte boundaries: the bundled runtime's swizzle repeats
+        # every 8 rows of 128 bytes (docs/nvidia.md).
+        Target("sm_90a", "nvidia", 32, 227 * _KIB, 255, 16, 1024, 1024, "H100 / H200 (Hopper)"),
+        Target("sm_80", "nvidia", 32, 163 * _KIB, 255, 16, 1024, 1024, "A100 (Ampere)"),
     )
 }
 
