@@ -128,6 +128,13 @@ def _role_groups(kernel: m.Kernel) -> list[tuple[str, tuple[int, ...], Optional[
     return groups
 
 
+def launch_register_share(threads: int, min_blocks: int = 1) -> int:
+    """Registers per thread an NVIDIA launch gives each warp before any ``setmaxnreg``: the SM's
+    file split over the resident threads, rounded down to 8, at most 255 (the bundled runtime's
+    ``tg::launch_registers``)."""
+    return min(NVIDIA_REGISTERS_PER_SM // (threads * min_blocks) // 8 * 8, 255)
+
+
 def register_limit(kernel: m.Kernel, target: TargetLike) -> tuple[int, str]:
     """(registers per lane a wave may use, why) at this launch's waves per block and blocks per CU."""
     t = _target(target)

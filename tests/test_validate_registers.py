@@ -120,7 +120,13 @@ def test_nvidia_role_budgets_must_fit_the_register_file() -> None:
     k.role("producer", range(0, 4), max_registers=128)
     k.role("consumer", range(4, 12), max_registers=232)
     (error,) = _diagnostics(k.build(), "registers.budget", target="sm_90a")
-    assert "75776 registers per SM" in error.message
+    assert "75776 registers per block" in error.message and "wait forever" in error.message
+    # Under 65536 but over the 384-thread launch's pool of 168 x 384 = 64512: still a hang.
+    k1 = tg.Kernel("pool", warps=12, block=(128, 128), k_step=32)
+    k1.role("producer", range(0, 4), max_registers=64)
+    k1.role("consumer", range(4, 12), max_registers=224)
+    (error,) = _diagnostics(k1.build(), "registers.budget", target="sm_90a")
+    assert "65536 registers per block, more than the 64512" in error.message
     k2 = tg.Kernel("sm_ok", warps=12, block=(128, 128), k_step=32)
     k2.role("producer", range(0, 4), max_registers=40)
     k2.role("consumer", range(4, 12), max_registers=232)

@@ -10,6 +10,7 @@ from ir.diagnostics import Diagnostic, format_waves
 from ir.expr import Const
 from ir.resources import (
     NVIDIA_REGISTERS_PER_SM,
+    launch_register_share,
     register_estimate,
     register_tile_registers,
     stage_buffer_registers,
@@ -190,16 +191,24 @@ def check_budget(ctx: ValidationContext) -> list[Diagnostic]:
 
     budgets_split = not target.is_amd and any(role.budget is not None for role in estimate.roles)
     if budgets_split:
-        # setmaxnreg moves registers between roles; what must fit is the SM's register file.
-        total = sum(len(r.warps) * target.wave_size * (r.budget or r.registers) for r in estimate.roles)
-        total *= kernel.launch.min_blocks_per_cu
-        if total > NVIDIA_REGISTERS_PER_SM:
+        # setmaxnreg moves registers between warps of one block: the warps start with the launch's
+        # share each, and an increase waits until decreases have freed enough. Budgets that add up
+        # to more than the block's pool leave an increase waiting forever (a hang, not a spill).
+        threads = kernel.launch.num_warps * target.wave_size
+        share = launch_register_share(threads, kernel.launch.min_blocks_per_cu)
+        budgeted = {w for r in estimate.roles if r.budget is not None for w in r.warps}
+        total = sum(len(r.warps) * target.wave_size * r.budget for r in estimate.roles if r.budget is not None)
+        total += (kernel.launch.num_warps - len(budgeted)) * target.wave_size * share
+        if total > share * threads:
             found.error(
-                f"the roles' register budgets add up to {total} registers per SM ({kernel.launch.min_blocks_per_cu} "
-                f"block(s)), more than the {NVIDIA_REGISTERS_PER_SM} an SM has",
+                f"the roles' register budgets add up to {total} registers per block, more than the {share * threads} "
+                f"the launch gives the block ({threads} threads x {share}, the per-thread share of the "
+                f"{NVIDIA_REGISTERS_PER_SM}-register SM at {kernel.launch.min_blocks_per_cu} block(s) per SM, rounded "
+                "down to 8): a role's setmaxnreg.inc would wait forever for registers no one frees",
                 key="sm",
                 loc=kernel.loc,
-                fix="lower the roles' max_registers or run fewer warps per block",
+                fix="lower the roles' max_registers (e.g. the producers to 40, as ThunderKittens does) so that "
+                "sum(max_registers x threads) fits",
             )
     elif estimate.kernel > estimate.limit:
         worst = max(estimate.roles, key=lambda r: r.registers)
