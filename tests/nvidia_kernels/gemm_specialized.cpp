@@ -77,7 +77,7 @@ __global__ __launch_bounds__(NUM_THREADS, 1) void gemm_specialized_kernel(const 
 
     if (warp >= CONSUMER_WARPS) {
         // role producer: warps 8..11
-        tg::set_max_registers<40>();  // tilegen extension
+        tg::set_max_registers<56>();  // tilegen extension
         tg::stage<A_tile, PRODUCER_WARPS> a_next;  // tilegen extension
         tg::stage<B_tile, PRODUCER_WARPS> b_next;  // tilegen extension
         for (int k = 0; k <= num_k_tiles; ++k) {
