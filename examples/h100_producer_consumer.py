@@ -39,8 +39,8 @@ def kernel(
     )
     As = k.shared("As", block_m, k_step, buffers=stages)
     Bs = k.shared("Bs", k_step, block_n, buffers=stages)
-    producers = k.role("producer", range(0, 4), max_registers=56)
-    consumers = k.role("consumer", range(4, 12), max_registers=224)
+    producers = k.role("producer", range(0, 4), max_registers=40)
+    consumers = k.role("consumer", range(4, 12), max_registers=232)
 
     with producers:
         with k.tiles():
