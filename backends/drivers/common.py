@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -71,6 +72,13 @@ def first_errors(log: str, limit: int = 12) -> list[str]:
         if len(picked) >= limit:
             break
     return picked[:limit]
+
+
+def python_include_dirs() -> list[Path]:
+    """Where Python.h and pybind11's headers are: the emitted module's pyutils/pyutils.cuh needs both."""
+    import pybind11
+
+    return list(dict.fromkeys([Path(sysconfig.get_paths()["include"]), Path(pybind11.get_include())]))
 
 
 def find_tool(name: str, extra_dirs: tuple[str, ...] = ()) -> Optional[str]:

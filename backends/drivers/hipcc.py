@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from backends.drivers.amd_asm import parse_resources
-from backends.drivers.common import CompileResult, CompilerNotFound, Resources, find_tool, run
+from backends.drivers.common import CompileResult, CompilerNotFound, Resources, find_tool, python_include_dirs, run
 
 HIP_ENV = {"HIP_PLATFORM": "amd"}
 BASE_FLAGS = ("-O3", "-std=c++20")
@@ -84,14 +84,6 @@ def offload_arch(target: str) -> tuple[str, str]:
         f"note: this hipcc (clang {major}) does not know {target}; compiled for {stand_in} instead (same "
         f"CDNA3 family) as a local compile check. Build with ROCm >= 5.7 for real {target} code.\n"
     )
-
-
-def python_include_dirs() -> list[Path]:
-    """Python.h and pybind11's headers, which the emitted module's pyutils/pyutils.cuh needs."""
-    import pybind11
-
-    dirs = [Path(sysconfig.get_paths()["include"]), Path(pybind11.get_include())]
-    return list(dict.fromkeys(dirs))
 
 
 def command(

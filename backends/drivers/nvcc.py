@@ -18,6 +18,7 @@ from backends.drivers.common import (
     CompileResult,
     CompilerNotFound,
     find_tool,
+    python_include_dirs,
     run,
 )
 from backends.drivers.ptxas import parse_ptxas
@@ -60,13 +61,6 @@ def gencode(target: str) -> str:
         return GENCODE[target]
     except KeyError:
         raise ValueError(f"nvcc cannot build for `{target}`; NVIDIA targets: {', '.join(GENCODE)}") from None
-
-
-def python_include_dirs() -> list[Path]:
-    """Where Python.h and pybind11's headers are (pyutils.cuh needs both)."""
-    import pybind11
-
-    return [Path(sysconfig.get_paths()["include"]), Path(pybind11.get_include())]
 
 
 def command(

@@ -50,8 +50,9 @@ def _compile(name: str, target: str, is_amd: bool, source_text: str, includes: l
     source.write_text(source_text)
     if is_amd:
         from backends.drivers import hipcc
+        from backends.drivers.common import python_include_dirs
 
-        _, found, _ = hipcc.device_assembly(source, target, [*includes, *hipcc.python_include_dirs()], out_dir)
+        _, found, _ = hipcc.device_assembly(source, target, [*includes, *python_include_dirs()], out_dir)
     else:
         from backends.drivers import nvcc
 
