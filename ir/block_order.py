@@ -71,3 +71,17 @@ def tiles_of_block(launch: Launch, block_id: int, m: int, n: int) -> list[tuple[
     stride = nblocks if launch.persistent_blocks is not None else total
     start = remap_xcd(block_id, nblocks, launch)
     return [tile_of_id(launch, t, m, n) for t in range(start, total, stride)]
+
+
+def panel_reuse(launch: Launch, m: int, n: int, resident: int) -> tuple[int, int, int]:
+    """(tiles, A row panels, B column panels) that the first ``resident`` blocks work on together.
+
+    Blocks that run at the same time share the L2: each distinct A panel (a block row of A) and
+    B panel (a block column of B) they touch is read from memory once, so fewer panels per tile
+    means more reuse. Row-major order over a wide grid touches one A panel but a B panel per
+    tile; a grouped order touches about sqrt(tiles) of each.
+    """
+    count = min(resident, num_blocks(launch, m, n))
+    first = [tiles_of_block(launch, block, m, n)[0] for block in range(count)]
+    return len(first), len({row for row, _ in first}), len({col for _, col in first})
+

@@ -22,6 +22,8 @@ class Target:
     #: Most threads per block.
     max_threads: int
     description: str
+    #: CUs (AMD) or SMs (NVIDIA): how many blocks run at once, for the block-order reuse report.
+    compute_units: int = 0
 
     @property
     def is_amd(self) -> bool:
@@ -33,14 +35,25 @@ _KIB = 1024
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("gfx942", "amd", 64, 64 * _KIB, 512, 16, 16, 1024, "MI300X / MI325X (CDNA3)"),
-        Target("gfx940", "amd", 64, 64 * _KIB, 512, 16, 16, 1024, "MI300A-class CDNA3 (Debian hipcc builds it)"),
-        Target("gfx90a", "amd", 64, 64 * _KIB, 512, 16, 16, 1024, "MI200 (CDNA2)"),
-        Target("gfx950", "amd", 64, 160 * _KIB, 512, 16, 16, 1024, "MI350X / MI355X (CDNA4)"),
+        Target("gfx942", "amd", 64, 64 * _KIB, 512, 16, 16, 1024, "MI300X / MI325X (CDNA3)", compute_units=304),
+        Target(
+            "gfx940",
+            "amd",
+            64,
+            64 * _KIB,
+            512,
+            16,
+            16,
+            1024,
+            "MI300A-class CDNA3 (Debian hipcc builds it)",
+            compute_units=228,
+        ),
+        Target("gfx90a", "amd", 64, 64 * _KIB, 512, 16, 16, 1024, "MI200 (CDNA2)", compute_units=110),
+        Target("gfx950", "amd", 64, 160 * _KIB, 512, 16, 16, 1024, "MI350X / MI355X (CDNA4)", compute_units=256),
         # NVIDIA shared tiles start on 1024-byte boundaries: the bundled runtime's swizzle repeats
         # every 8 rows of 128 bytes (docs/nvidia.md).
-        Target("sm_90a", "nvidia", 32, 227 * _KIB, 255, 16, 1024, 1024, "H100 / H200 (Hopper)"),
-        Target("sm_80", "nvidia", 32, 163 * _KIB, 255, 16, 1024, 1024, "A100 (Ampere)"),
+        Target("sm_90a", "nvidia", 32, 227 * _KIB, 255, 16, 1024, 1024, "H100 / H200 (Hopper)", compute_units=132),
+        Target("sm_80", "nvidia", 32, 163 * _KIB, 255, 16, 1024, 1024, "A100 (Ampere)", compute_units=108),
     )
 }
 

@@ -288,3 +288,14 @@ def test_progress_says_when_it_waits_for_another_process() -> None:
     with _Progress("k for gfx942", stream) as progress:
         progress.waiting()
     assert stream.getvalue() == "waiting for another process compiling k for gfx942...\n"
+
+
+def test_check_shows_how_the_block_order_shares_panels() -> None:
+    from tilegen.cli import block_order_report
+
+    kernel = load_schedule(ROOT / "examples" / "k05_subtile_16x16.py", [], "gfx942")
+    line = block_order_report(kernel, "gfx942")
+    # 304 resident 64 x 64 blocks in row-major order over 128 tile columns: 3 A panels, 128 B panels.
+    assert "read 3 A panels and 128 B panels" in line
+    assert "a grouped order (`order=tg.grouped(" in line
+

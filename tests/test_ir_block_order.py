@@ -65,3 +65,19 @@ def test_xcd_remap_gives_each_chiplet_runs_of_chunk_consecutive_tiles(xcds: int,
         ((_row, col),) = tiles_of_block(launch, block, 16, 16 * tiles)
         owner[col] = block % xcds
     assert [owner[t] for t in range(tiles)] == [(t // chunk) % xcds for t in range(tiles)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.integers(1, 40), cols=st.integers(1, 40), resident=st.integers(1, 200), group=st.integers(1, 8))
+def test_panel_reuse_counts_the_panels_resident_blocks_share(rows: int, cols: int, resident: int, group: int) -> None:
+    from ir.block_order import panel_reuse
+
+    row_major = Launch(num_warps=4, block_m=16, block_n=16, k_step=16)
+    tiles, a_panels, b_panels = panel_reuse(row_major, rows * 16, cols * 16, resident)
+    assert tiles == min(resident, rows * cols)
+    # Row-major: the resident blocks fill whole rows of tiles, left to right.
+    assert a_panels == -(-tiles // cols) and b_panels == min(tiles, cols)
+    grouped = row_major.model_copy(update={"grid": "linear", "tile_order": TileOrder(kind="grouped", group_m=group)})
+    g_tiles, g_a, g_b = panel_reuse(grouped, rows * 16, cols * 16, resident)
+    assert g_tiles == tiles and g_a <= min(rows, tiles) and g_b <= min(cols, tiles)
+    assert g_a * g_b >= tiles  # the tiles are the cross product of the panels they read, at most

@@ -312,6 +312,32 @@ def cmd_emit(args: argparse.Namespace) -> int:
     return 0
 
 
+def block_order_report(kernel: KernelIR, target: str, size: int = 8192) -> str:
+    """How much the blocks that run together share A and B panels at a large square size, beside
+    what a grouped order would give: a block order with poor reuse is visible before any run."""
+    from ir.block_order import panel_reuse
+    from ir.models import TileOrder
+    from ir.targets import get_target
+
+    launch = kernel.launch
+    m, n = size // launch.block_m * launch.block_m, size // launch.block_n * launch.block_n
+    resident = get_target(target).compute_units * launch.min_blocks_per_cu
+    tiles, a_panels, b_panels = panel_reuse(launch, m, n, resident)
+    line = (
+        f"  block order at M={m}, N={n}: the first {tiles} blocks ({resident} resident on {target}) read "
+        f"{a_panels} A panels and {b_panels} B panels: {(a_panels + b_panels) / tiles:.2f} panels per tile"
+    )
+    group = max(1, round(tiles**0.5 * launch.block_n / launch.block_m))
+    grouped = launch.model_copy(update={"grid": "linear", "tile_order": TileOrder(kind="grouped", group_m=group)})
+    g_tiles, g_a, g_b = panel_reuse(grouped, m, n, resident)
+    if (g_a + g_b) / g_tiles < 0.8 * (a_panels + b_panels) / tiles:
+        line += (
+            f"; a grouped order (`order=tg.grouped({group})`) would read {(g_a + g_b) / g_tiles:.2f} per tile "
+            f"({g_a} A + {g_b} B panels)"
+        )
+    return line
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from tilegen import simulate, validate
     from tilegen.callable import reference_gemm, relative_error
@@ -323,6 +349,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(error)
         return 1
     print(report.summary())
+    print(block_order_report(kernel, args.target))
     launch = kernel.launch
     m, n, k = args.size or (2 * launch.block_m, 2 * launch.block_n, 3 * launch.k_step)
     a, b, c = gemm_operands(kernel, m, n, k, seed=args.seed)
