@@ -68,7 +68,7 @@ class SharedView:
     """One pipeline buffer of a shared tile (or the tile itself when single-buffered)."""
 
     tile: m.SharedTile
-    buffer: Optional[Expr]
+    buffer: Optional[Expr] = None
 
     def ref(self) -> m.SharedRef:
         return m.SharedRef(tile=self.tile.name, buffer=self.buffer)
@@ -76,10 +76,6 @@ class SharedView:
 
 class SharedTile(SharedView):
     """Handle for a declared shared tile; index it with a buffer number or expression."""
-
-    def __init__(self, tile: m.SharedTile):
-        object.__setattr__(self, "tile", tile)
-        object.__setattr__(self, "buffer", None)
 
     def __getitem__(self, buffer: ExprLike) -> SharedView:
         return SharedView(self.tile, as_expr(buffer))
@@ -96,7 +92,7 @@ class SharedTile(SharedView):
 @dataclass(frozen=True)
 class RegView:
     tile: m.RegisterTile
-    index: Optional[Expr]
+    index: Optional[Expr] = None
 
     def ref(self) -> m.RegRef:
         return m.RegRef(tile=self.tile.name, index=self.index)
@@ -104,10 +100,6 @@ class RegView:
 
 class RegisterTile(RegView):
     """Handle for a declared register tile or register-tile array (index it: ``acc[i]``)."""
-
-    def __init__(self, tile: m.RegisterTile):
-        object.__setattr__(self, "tile", tile)
-        object.__setattr__(self, "index", None)
 
     def __getitem__(self, index: ExprLike) -> RegView:
         return RegView(self.tile, as_expr(index))
