@@ -194,3 +194,20 @@ def test_warps_without_a_role_hold_the_kernel_scope_tiles() -> None:
 def test_register_limit_follows_occupancy(warps: int, min_blocks: int, target: str, limit: int) -> None:
     kernel = tg.Kernel("limit", warps=warps, block=(64, 64), k_step=16, min_blocks_per_cu=min_blocks).build()
     assert register_limit(kernel, target)[0] == limit
+
+
+def test_sm90a_budgets_need_whole_warpgroups_and_a_setmaxnreg_value() -> None:
+    k = tg.Kernel("split", warps=8, block=(128, 128), k_step=32)
+    k.role("producer", range(0, 2), max_registers=40)
+    k.role("consumer", range(2, 8), max_registers=230)
+    kernel = k.build()
+    messages = [d.message for d in _diagnostics(kernel, "registers.budget-warpgroups", target="sm_90a")]
+    assert any("splits one" in text and "`producer`" in text for text in messages)
+    assert any("budget of 230" in text for text in messages)
+    # Not setmaxnreg elsewhere: the same roles are only held to their estimates.
+    assert _diagnostics(kernel, "registers.budget-warpgroups", target="gfx942") == []
+    ok = tg.Kernel("whole", warps=12, block=(128, 128), k_step=32)
+    ok.role("producer", range(0, 4), max_registers=40)
+    ok.role("consumer", range(4, 12), max_registers=232)
+    assert _diagnostics(ok.build(), "registers.budget-warpgroups", target="sm_90a") == []
+

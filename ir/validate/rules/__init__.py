@@ -56,6 +56,7 @@ RULES: list[Rule] = [
     Rule("collectives.group-shape", collectives.check_group_shape),
     Rule("registers.scope", registers.check_scope),
     Rule("registers.budget", registers.check_budget),
+    Rule("registers.budget-warpgroups", registers.check_budget_warpgroups),
     Rule("shared-memory.capacity", shared_memory.check_capacity),
     # with concrete values, on the representative problems
     Rule("shapes.register-index", bounds.check_register_index, needs_trace=True),

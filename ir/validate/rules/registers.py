@@ -223,3 +223,36 @@ def check_budget(ctx: ValidationContext) -> list[Diagnostic]:
             "or run fewer waves / blocks per CU (`warps=`, `min_blocks_per_cu=`)",
         )
     return found.diagnostics()
+
+
+def check_budget_warpgroups(ctx: ValidationContext) -> list[Diagnostic]:
+    """On sm_90a a register budget is ``setmaxnreg``: a warpgroup-wide instruction (all four warps
+    of an aligned warpgroup run it together) taking a multiple of 8 from 24 to 256. A role with a
+    budget must therefore be whole warpgroups, and its budget a value setmaxnreg accepts."""
+    found = Findings("registers.budget-warpgroups", ctx.kernel)
+    if ctx.target.name != "sm_90a":
+        return found.diagnostics()  # elsewhere a budget is only checked against the estimate
+    for role in ctx.kernel.roles:
+        if role.max_registers is None:
+            continue
+        waves = tuple(role.warps)
+        if role.first % 4 or role.count % 4:
+            found.error(
+                f"role `{role.name}` (warps {format_waves(waves)}) has a register budget, but setmaxnreg acts on "
+                "whole warpgroups (4 consecutive warps starting at a multiple of 4) and this role splits one",
+                key=("warpgroups", role.name),
+                waves=waves,
+                loc=role.loc,
+                fix="make the role whole warpgroups (e.g. `range(0, 4)`, `range(4, 12)`) or drop its max_registers",
+            )
+        if not (24 <= role.max_registers <= 256 and role.max_registers % 8 == 0):
+            found.error(
+                f"role `{role.name}` has a register budget of {role.max_registers}; setmaxnreg takes a multiple of 8 "
+                "from 24 to 256",
+                key=("value", role.name),
+                waves=waves,
+                loc=role.loc,
+                fix=f"use {min(256, max(24, role.max_registers // 8 * 8))}",
+            )
+    return found.diagnostics()
+
