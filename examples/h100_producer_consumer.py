@@ -81,4 +81,5 @@ def kernel(
 if __name__ == "__main__":
     from tilegen.testing import run_example
 
-    run_example(kernel())
+    run_example(kernel(), target="sm_90a")  # the schedule this file is written for
+    run_example(kernel(**TARGET_PARAMS["amd"]), target="gfx942")

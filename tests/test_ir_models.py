@@ -39,3 +39,19 @@ def test_duplicate_names_are_refused() -> None:
     k.register("X", 16, 16)
     with pytest.raises(ValueError, match="already used"):
         k.build()
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_running_an_example_file_validates_and_simulates_it(name: str) -> None:
+    import runpy
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
+    argv = sys.argv
+    try:
+        sys.argv = [str(path)]
+        runpy.run_path(str(path), run_name="__main__")  # run_example exits non-zero on any failure
+    except SystemExit as stop:
+        assert stop.code in (0, None), f"python {path.name} exited with {stop.code}"
+    finally:
+        sys.argv = argv
