@@ -181,10 +181,6 @@ def minimum(a: ExprLike, b: ExprLike) -> Expr:
     return _arith("min", a, b)
 
 
-def maximum(a: ExprLike, b: ExprLike) -> Expr:
-    return _arith("max", a, b)
-
-
 def _apply_arith(op: str, a: int, b: int) -> int:
     if op == "+":
         return a + b

@@ -44,9 +44,6 @@ class Event:
     #: Which of the block's output tiles (0, 1, ... for persistent kernels) this op belongs to.
     tile_iter: int = 0
 
-    def value(self, expr: m.Expr) -> int:  # type: ignore[name-defined]
-        return evaluate(expr, dict(self.env))
-
 
 class TraceLimitError(RuntimeError):
     pass
