@@ -43,14 +43,11 @@ def example_modules() -> list[str]:
 
 
 def example_params(module: Any, target: str) -> dict[str, Any]:
-    """The parameters an example is built with for ``target``: its defaults, updated by its
-    ``TARGET_PARAMS`` entry for the target name or, failing that, the target's vendor."""
-    from ir.targets import get_target
+    """The parameters an example is built with for ``target``: its ``TARGET_PARAMS`` entry for the
+    target name or vendor (the same lookup as ``tilegen check`` / ``tilegen emit``)."""
+    from tilegen.cli import target_params
 
-    overrides = getattr(module, "TARGET_PARAMS", {})
-    if target in overrides:
-        return dict(overrides[target])
-    return dict(overrides.get(get_target(target).vendor, {}))
+    return target_params(module, target)
 
 
 @contextlib.contextmanager
