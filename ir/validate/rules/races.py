@@ -89,11 +89,23 @@ def _walk_wave(ctx: ValidationContext, sample: Sample, wave: int, found: _Findin
                     run.actions[phase].append(("write", item.access))
             continue
         if isinstance(op, m.StageLoad):
+            earlier = next((item for item in queue if item.stage == op.dst), None)
+            if earlier is not None:
+                _report_overwrite(ctx, sample, wave, event, earlier, op.dst, "the registers of stage buffer", found)
             queue.append(_InFlight(event, phase, stage=op.dst))
             continue
         access = shared_access(ctx.kernel, wave, event, position, ctx.value)
         if access is None:
             continue
+        if access.write:
+            for item in queue:
+                mine = item.access
+                if mine is not None and (mine.tile, mine.buffer) == (access.tile, access.buffer):
+                    if mine.rect.overlaps(access.rect):
+                        name = _buffer_name(ctx, access)
+                        what = f"{mine.rect.intersect(access.rect).text()} of"  # type: ignore[union-attr]
+                        _report_overwrite(ctx, sample, wave, event, item, name, what, found)
+                        break
         if isinstance(op, m.StageStore):
             pending = next((item for item in queue if item.stage == op.src), None)
             if pending is not None:
@@ -132,13 +144,41 @@ def _walk_wave(ctx: ValidationContext, sample: Sample, wave: int, found: _Findin
         run.live.append((phase, phase, access))
         run.actions[phase].append(("write" if access.write else "read", access))
     for item in queue:
-        if item.access is not None:
+        if item.access is None:
+            run.never_waited.append(item)
+        else:
             # Reported as never waited for; counting it complete at the end of its issue phase
             # keeps the races and uninitialised reads that follow from it out of the report.
             run.live.append((item.issue_phase, item.issue_phase, item.access))
             run.actions[item.issue_phase].append(("write", item.access))
             run.never_waited.append(item)
     return run
+
+
+def _report_overwrite(
+    ctx: ValidationContext, sample: Sample, wave: int, event: Event, earlier: _InFlight, name: str, what: str,
+    found: _Findings,
+) -> None:
+    """Wave ``wave`` writes (``event``) where its own asynchronous load ``earlier`` is still writing:
+    which data lands last depends on timing (write after write)."""
+    kind = "starts a second asynchronous load into" if is_asynchronous(event.op) else "writes"
+    found.asynchronous.error(
+        f"{kind} {what} `{name}` while this wave's own {where(earlier.event.op, ctx.kernel)} into it is still in "
+        f"flight ({sample.instance(event)}); which of the two writes lands last depends on timing",
+        op=event.op,
+        key="overwrite",
+        related=where(earlier.event.op, ctx.kernel),
+        waves=(wave,),
+        buffer=name,
+        fix="complete the earlier load first (`k.wait(n)` leaving only later loads pending, and `k.sync()` once "
+        "the other waves have read it), or write a different pipeline buffer",
+    )
+
+
+def is_asynchronous(op: m.Stmt) -> bool:
+    """Whether ``op`` completes only at a later ``AsyncWait`` of its wave (the op fact the hazard
+    model reads; it moves to ``ir.semantics`` with the other op facts)."""
+    return isinstance(op, m.StageLoad) or (isinstance(op, m.GroupLoad) and op.is_async)
 
 
 def _report_pair(
@@ -196,14 +236,16 @@ def _check_sample(ctx: ValidationContext, sample: Sample, found: _Findings) -> N
 
     for wave, run in runs.items():
         for item in run.never_waited:
+            target = "tile" if item.access is not None else "stage buffer"
             found.asynchronous.error(
-                f"asynchronous load is never waited for ({sample.instance(item.event)}); the tile is still being "
+                f"asynchronous load is never waited for ({sample.instance(item.event)}); the {target} is still being "
                 "written when the kernel reads it or ends",
                 op=item.event.op,
                 key="never",
                 waves=(wave,),
-                buffer=item.access.tile if item.access else None,
-                fix="add `k.wait()` after the last asynchronous load (and `k.sync()` before other waves read it)",
+                buffer=item.access.tile if item.access else item.stage,
+                fix="add `k.wait()` after the last asynchronous load (and `k.sync()` before other waves read it); "
+                "a stage load must be waited for and stored (`k.wait()`, `k.stage_store(...)`) or not issued",
             )
 
     live: list[dict[BufferKey, list[SharedAccess]]] = [defaultdict(list) for _ in range(phases)]

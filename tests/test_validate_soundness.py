@@ -1,0 +1,382 @@
+"""Issue 9: each schedule the validator used to accept although the GPU computed wrong numbers,
+rebuilt through the builder API. Every one must be rejected by ``validate`` with the op, the wave
+and the user's Python line (or, for what the builder can refuse at once, at build time)."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import pytest
+
+import tilegen as tg
+from ir import models as m
+from ir.diagnostics import Diagnostic
+from ir.validate import diagnose
+
+HERE = __file__.rsplit("/", 1)[-1]
+
+
+def _line_of(marker: str) -> int:
+    """The line of this file holding ``# <marker>``: where the bug is planted."""
+    with open(__file__) as source:
+        for number, text in enumerate(source, 1):
+            if text.rstrip().endswith(f"# {marker}"):
+                return number
+    raise AssertionError(marker)
+
+
+# --------------------------------------------------------------------------------------------
+# Schedules (each returns the valid schedule with bug=None)
+# --------------------------------------------------------------------------------------------
+
+
+def k01(bug: Optional[str] = None) -> m.Kernel:
+    """Reference kernel 01 (4 waves, 2 x 2 accumulators of 32 x 32 per wave)."""
+    k = tg.Kernel("k01", warps=4, block=(128, 128), k_step=32)
+    As = k.shared("As", 128, 32)
+    Bs = k.shared("Bs", 32, 128)
+    acc = k.accumulator("C_accum", 32, 32, count=4)
+    a = k.register("a_reg", 32, 32, count=2)
+    b = k.register("b_reg", 32, 32, layout="col", count=2)
+    wr, wc = k.warp_grid(2, 2)
+    if bug != "zero-in-k-loop":
+        k.zero(acc)
+    with k.k_loop() as kt:
+        if bug == "zero-in-k-loop":
+            k.zero(acc)  # BUG zero-in-k-loop
+        k.load_tile(As, "A", kt)
+        k.load_tile(Bs, "B", kt)
+        k.sync()
+        for i in range(2):
+            if bug == "block-offset" and i == 1:
+                k.load(a[i], As, row=wr + 2 * i + 4 * (k.block_row // 2))  # BUG block-offset
+            else:
+                k.load(a[i], As, row=wr + 2 * i)
+            if bug == "b-from-a":
+                k.load(b[i], As, row=wc + 2 * i)  # BUG b-from-a
+            else:
+                k.load(b[i], Bs, col=wc + 2 * i)
+        for i in range(2):
+            for j in range(2):
+                k.mma(acc[2 * i + j], a[i], b[j])
+        k.sync()
+    for i in range(2):
+        for j in range(2):
+            if bug == "other-warp-store":
+                k.store(acc[2 * i + j], row=wc + 2 * i, col=wr + 2 * j)  # BUG other-warp-store
+            else:
+                k.store(acc[2 * i + j], row=wr + 2 * i, col=wc + 2 * j)
+    return k.build()
+
+
+def h100(bug: Optional[str] = None, blocks: int = 132) -> m.Kernel:
+    """examples/h100_producer_consumer.py at its AMD size (persistent, async ring of 2 stages)."""
+    stages, block_m, block_n, k_step, dot = 2, 128, 128, 32, 16
+    k = tg.Kernel("h100", warps=12, block=(block_m, block_n), k_step=k_step, order=tg.grouped(8), persistent=blocks)
+    As = k.shared("As", block_m, k_step, buffers=stages)
+    Bs = k.shared("Bs", k_step, block_n, buffers=stages)
+    producers = k.role("producer", range(0, 4), max_registers=40)
+    consumers = k.role("consumer", range(4, 12), max_registers=232)
+    with producers:
+        with k.tiles():
+            for step in range(stages - 1):
+                with k.when(step < k.num_k_tiles):
+                    k.load_tile(As[step], "A", step, is_async=True)
+                    k.load_tile(Bs[step], "B", step, is_async=True)
+            k.wait(0)
+            k.sync()
+            with k.k_loop() as kt:
+                ahead = kt + stages - 1
+                with k.when(ahead < k.num_k_tiles):
+                    k.load_tile(As[ahead % stages], "A", ahead, is_async=True)
+                    k.load_tile(Bs[ahead % stages], "B", ahead, is_async=True)
+                    k.wait(stages - 2)
+                with k.otherwise():
+                    k.wait(0)
+                k.sync()
+    with consumers:
+        acc = k.accumulator("C_accum", block_m // 2, block_n // 4)
+        a = k.register("a_reg", block_m // 2, dot)
+        b = k.register("b_reg", dot, block_n // 4, layout="col")
+        wr, wc = k.warp_grid(2, 4, role=consumers)
+        if bug == "zero-once":
+            k.zero(acc)  # BUG zero-once
+        with k.tiles():
+            if bug != "zero-once":
+                k.zero(acc)
+            k.sync()
+            with k.k_loop() as kt:
+                with k.loop(k_step // dot, var="d", unroll=True) as d:
+                    k.load(a, As[kt % stages], row=wr, col=d)
+                    k.load(b, Bs[kt % stages], row=d, col=wc)
+                    k.mma(acc, a, b)
+                k.sync()
+            k.store(acc, row=wr, col=wc)
+    return k.build()
+
+
+def async_k01(bug: Optional[str] = None) -> m.Kernel:
+    """k01 with asynchronous loads, the next step's loads issued after this step's reads."""
+    k = tg.Kernel("async_k01", warps=4, block=(128, 128), k_step=32)
+    As = k.shared("As", 128, 32)
+    Bs = k.shared("Bs", 32, 128)
+    acc = k.accumulator("C_accum", 32, 32, count=4)
+    a = k.register("a_reg", 32, 32, count=2)
+    b = k.register("b_reg", 32, 32, layout="col", count=2)
+    wr, wc = k.warp_grid(2, 2)
+    k.zero(acc)
+    k.load_tile(As, "A", 0, is_async=True)
+    k.load_tile(Bs, "B", 0, is_async=True)
+    with k.k_loop() as kt:
+        if bug == "async-waw":
+            with k.when(kt + 1 < k.num_k_tiles):
+                k.load_tile(As, "A", kt + 1, is_async=True)  # BUG async-waw
+                k.load_tile(Bs, "B", kt + 1, is_async=True)
+        k.wait(0)
+        k.sync()
+        for i in range(2):
+            k.load(a[i], As, row=wr + 2 * i)
+            k.load(b[i], Bs, col=wc + 2 * i)
+        k.sync()
+        if bug != "async-waw":
+            with k.when(kt + 1 < k.num_k_tiles):
+                k.load_tile(As, "A", kt + 1, is_async=True)
+                k.load_tile(Bs, "B", kt + 1, is_async=True)
+        for i in range(2):
+            for j in range(2):
+                k.mma(acc[2 * i + j], a[i], b[j])
+    for i in range(2):
+        for j in range(2):
+            k.store(acc[2 * i + j], row=wr + 2 * i, col=wc + 2 * j)
+    return k.build()
+
+
+def stage_never_waited(bug: Optional[str] = None) -> m.Kernel:
+    """k01 that also stages the next A tile into registers; the bug never waits for it."""
+    k = tg.Kernel("staged_k01", warps=4, block=(128, 128), k_step=32)
+    As = k.shared("As", 128, 32)
+    Bs = k.shared("Bs", 32, 128)
+    a_next = k.stage("a_next", As)
+    acc = k.accumulator("C_accum", 32, 32, count=4)
+    a = k.register("a_reg", 32, 32, count=2)
+    b = k.register("b_reg", 32, 32, layout="col", count=2)
+    wr, wc = k.warp_grid(2, 2)
+    k.zero(acc)
+    k.load_tile(As, "A", 0)
+    with k.k_loop() as kt:
+        k.load_tile(Bs, "B", kt)
+        k.sync()
+        with k.when(kt + 1 < k.num_k_tiles):
+            k.stage_load(a_next, "A", kt + 1)  # BUG stage-never-waited
+        for i in range(2):
+            k.load(a[i], As, row=wr + 2 * i)
+            k.load(b[i], Bs, col=wc + 2 * i)
+        for i in range(2):
+            for j in range(2):
+                k.mma(acc[2 * i + j], a[i], b[j])
+        k.sync()
+        with k.when(kt + 1 < k.num_k_tiles):
+            if bug != "stage-never-waited":
+                k.wait(0)
+                k.stage_store(As, a_next)
+            else:
+                k.load_tile(As, "A", kt + 1)
+    for i in range(2):
+        for j in range(2):
+            k.store(acc[2 * i + j], row=wr + 2 * i, col=wc + 2 * j)
+    return k.build()
+
+
+def prefetch(bug: Optional[str] = None) -> m.Kernel:
+    """Reference kernel 03 (register double-buffering, B N x K); the bug prefetches the next
+    step's A into the registers this step's mmas still read."""
+    k = tg.Kernel("prefetch", warps=4, block=(128, 128), k_step=64, b_layout="nk")
+    As = k.shared("As", 128, 64)
+    Bs = k.shared("Bs", 128, 64)
+    acc = k.accumulator("C_accum", 32, 32, count=4)
+    a = k.register("a_reg", 32, 64, count=2)
+    b = k.register("b_reg", 32, 64, count=2)
+    a_next = k.register("a_next", 32, 64, count=2)
+    b_next = k.register("b_next", 32, 64, count=2)
+    wr, wc = k.warp_grid(2, 2)
+
+    def multiply() -> None:
+        for i in range(2):
+            for j in range(2):
+                k.mma(acc[2 * i + j], a[i], b[j])
+
+    k.zero(acc)
+    k.load_tile(As, "A", 0)
+    k.load_tile(Bs, "B", 0)
+    k.sync()
+    for i in range(2):
+        k.load(a[i], As, row=wr + 2 * i)
+        k.load(b[i], Bs, row=wc + 2 * i)
+    with k.k_loop(start=1) as kt:
+        k.sync()
+        k.load_tile(As, "A", kt)
+        k.load_tile(Bs, "B", kt)
+        k.sync()
+        for i in range(2):
+            if bug == "prefetch-overwrite":
+                k.load(a[i], As, row=wr + 2 * i)  # BUG prefetch-overwrite
+            else:
+                k.load(a_next[i], As, row=wr + 2 * i)
+            k.load(b_next[i], Bs, row=wc + 2 * i)
+        multiply()
+        for i in range(2):
+            if bug != "prefetch-overwrite":
+                k.copy(a[i], a_next[i])
+            k.copy(b[i], b_next[i])
+    multiply()
+    for i in range(2):
+        for j in range(2):
+            k.store(acc[2 * i + j], row=wr + 2 * i, col=wc + 2 * j)
+    return k.build()
+
+
+def staging(bug: Optional[str] = None) -> m.Kernel:
+    """Reference kernel 06 (8 waves, staged slices); the bug stores the staged A slice into Bs
+    and the B slice into As."""
+    block, k_step, shared_slice, dot_slice = 128, 128, 64, 32
+    slices = k_step // shared_slice
+    k = tg.Kernel("staging", warps=8, block=(block, block), k_step=k_step, b_layout="nk")
+    As = k.shared("As", block, shared_slice)
+    Bs = k.shared("Bs", block, shared_slice)
+    a_next = k.stage("a_next", As)
+    b_next = k.stage("b_next", Bs)
+    acc = k.accumulator("C_accum", 32, 32, count=2)
+    a = k.register("a_reg", 32, dot_slice)
+    b = k.register("b_reg", 32, dot_slice, count=2)
+    wr, wc = k.warp_grid(4, 2)
+    k.zero(acc)
+    k.load_tile(As, "A", 0)
+    k.load_tile(Bs, "B", 0)
+    k.sync()
+    with k.k_loop() as kt:
+        with k.loop(slices, var="s") as s:
+            has_next = kt * slices + s + 1 < k.num_k_tiles * slices
+            with k.when(has_next):
+                k.stage_load(a_next, "A", kt, part=(0, s + 1))
+                k.stage_load(b_next, "B", kt, part=(0, s + 1))
+            with k.loop(shared_slice // dot_slice, var="d") as d:
+                k.load(a, As, row=wr, col=d)
+                k.load(b[0], Bs, row=wc, col=d)
+                k.load(b[1], Bs, row=wc + 2, col=d)
+                k.mma(acc[0], a, b[0])
+                k.mma(acc[1], a, b[1])
+            k.sync()
+            with k.when(has_next):
+                k.wait(0)
+                if bug == "stage-swapped":
+                    k.stage_store(Bs, a_next)  # BUG stage-swapped
+                    k.stage_store(As, b_next)
+                else:
+                    k.stage_store(As, a_next)
+                    k.stage_store(Bs, b_next)
+            k.sync()
+    k.store(acc[0], row=wr, col=wc)
+    k.store(acc[1], row=wr, col=wc + 2)
+    return k.build()
+
+
+def dead_branch(bug: Optional[str] = None) -> m.Kernel:
+    """k01 whose first loads run on a warp condition; the bug's condition no wave satisfies
+    (what ``k.when(k.warp == 0)`` built before the builder refused Python bools)."""
+    k = tg.Kernel("dead", warps=4, block=(128, 128), k_step=32)
+    As = k.shared("As", 128, 32)
+    Bs = k.shared("Bs", 32, 128)
+    acc = k.accumulator("C_accum", 32, 32, count=4)
+    a = k.register("a_reg", 32, 32, count=2)
+    b = k.register("b_reg", 32, 32, layout="col", count=2)
+    wr, wc = k.warp_grid(2, 2)
+    k.zero(acc)
+    with k.k_loop() as kt:
+        k.load_tile(As, "A", kt)
+        k.load_tile(Bs, "B", kt)
+        k.sync()
+        for i in range(2):
+            k.load(a[i], As, row=wr + 2 * i)
+            k.load(b[i], Bs, col=wc + 2 * i)
+        for i in range(2):
+            for j in range(2):
+                k.mma(acc[2 * i + j], a[i], b[j])
+        k.sync()
+    with k.when(k.warp >= (4 if bug == "no-wave" else 0)):  # BUG no-wave
+        for i in range(2):
+            for j in range(2):
+                k.store(acc[2 * i + j], row=wr + 2 * i, col=wc + 2 * j)
+    return k.build()
+
+
+# --------------------------------------------------------------------------------------------
+# The bugs of the issue: (builder, bug, rule, op text fragment, waves)
+# --------------------------------------------------------------------------------------------
+
+BUGS: dict[str, tuple[Callable[..., m.Kernel], str, str, str]] = {
+    "block-offset": (k01, "block-offset", "shapes.subtile-bounds", "load(a_reg[1]"),
+    "zero-once": (h100, "zero-once", "accumulators.foreign-sums", "mma_AB(C_accum"),
+    "async-waw": (async_k01, "async-waw", "races.async-incomplete", "group<4>::load_async(As"),
+    "stage-never-waited": (stage_never_waited, "stage-never-waited", "races.async-incomplete", "stage_load<4>(a_next"),
+    "zero-in-k-loop": (k01, "zero-in-k-loop", "accumulators.missing-k", "store(g.c, C_accum"),
+    "b-from-a": (k01, "b-from-a", "accumulators.operand-matrix", "mma_AB(C_accum"),
+    "prefetch-overwrite": (prefetch, "prefetch-overwrite", "accumulators.operand-k", "mma_ABt(C_accum"),
+    "other-warp-store": (k01, "other-warp-store", "accumulators.store-position", "store(g.c, C_accum"),
+    "stage-swapped": (staging, "stage-swapped", "accumulators.shared-matrix", "stage_store<8>(Bs, a_next)"),
+    "no-wave": (dead_branch, "no-wave", "structure.unreachable", "if (warp >= 4)"),
+}
+
+
+def _rejection(name: str) -> Diagnostic:
+    build, bug, rule, op_text = BUGS[name]
+    errors = [d for d in diagnose(build(bug)) if d.severity == "error"]
+    matching = [d for d in errors if d.rule == rule]
+    assert matching, f"{name}: expected {rule}, got {[(d.rule, d.message) for d in errors]}"
+    return matching[0]
+
+
+@pytest.mark.parametrize("name", sorted(BUGS))
+def test_each_bug_of_the_issue_is_rejected_with_op_wave_and_line(name: str) -> None:
+    error = _rejection(name)
+    _, bug, _, op_text = BUGS[name]
+    related = f"{error.op} {error.message}"
+    assert op_text in related, error
+    assert error.waves, error
+    assert error.loc is not None and error.loc.file.endswith(HERE)
+    lines = {error.loc.line} | {int(x) for x in _lines_named(error.message)}
+    assert _line_of(f"BUG {bug}") in lines, error
+
+
+def _lines_named(message: str) -> list[str]:
+    import re
+
+    return re.findall(rf"{HERE}:(\d+)", message)
+
+
+@pytest.mark.parametrize(
+    "build", [k01, h100, async_k01, stage_never_waited, prefetch, staging, dead_branch], ids=lambda f: f.__name__
+)
+def test_the_valid_versions_are_accepted(build: Callable[..., m.Kernel]) -> None:
+    errors = [d for d in diagnose(build()) if d.severity == "error"]
+    assert errors == []
+
+
+def test_when_refuses_a_python_bool_with_the_line() -> None:
+    k = tg.Kernel("bool", warps=4, block=(128, 128), k_step=32)
+    with pytest.raises(tg.BuildError) as caught:
+        with k.when(k.warp == 0):  # noqa: SIM117 - the comparison is the bug: a Python bool
+            pass
+    text = str(caught.value)
+    assert "Python bool" in text and "k.warp.eq(0)" in text
+    assert f"{HERE}:" in text
+
+
+def test_grid_past_the_2d_limit_is_refused_before_launch() -> None:
+    from ir.validate import check_launch_size
+
+    kernel = k01()
+    check_launch_size(kernel, "sm_90a", 65_535 * 128, 256)  # the largest that fits
+    with pytest.raises(ValueError) as caught:
+        check_launch_size(kernel, "sm_90a", 65_536 * 128, 256)
+    text = str(caught.value)
+    assert "65536 block rows" in text and "65535" in text and "M = 8388608" in text
