@@ -24,6 +24,11 @@ class Target:
     description: str
     #: CUs (AMD) or SMs (NVIDIA): how many blocks run at once, for the block-order reuse report.
     compute_units: int = 0
+    #: Most blocks along the grid's x and y (a 2d launch puts block rows on y): CUDA's
+    #: 2^31 - 1 x 65535; HIP reports the same and HSA also caps x blocks times threads below 2^32.
+    max_grid: tuple[int, int] = (2**31 - 1, 65_535)
+    #: Most threads along x (grid x times block size), where the platform caps it (HSA: 2^32 - 1).
+    max_grid_threads: int = 2**32 - 1
 
     @property
     def is_amd(self) -> bool:

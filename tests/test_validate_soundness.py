@@ -4,7 +4,8 @@ and the user's Python line (or, for what the builder can refuse at once, at buil
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import pytest
 
@@ -328,14 +329,23 @@ BUGS: dict[str, tuple[Callable[..., m.Kernel], str, str, str]] = {
 
 
 def _rejection(name: str) -> Diagnostic:
-    build, bug, rule, op_text = BUGS[name]
+    build, bug, rule, _ = BUGS[name]
     errors = [d for d in diagnose(build(bug)) if d.severity == "error"]
     matching = [d for d in errors if d.rule == rule]
     assert matching, f"{name}: expected {rule}, got {[(d.rule, d.message) for d in errors]}"
     return matching[0]
 
 
-@pytest.mark.parametrize("name", sorted(BUGS))
+#: Bugs whose rule is still being built (issue 9 items 1 and 3); strict, so each flips when done.
+PENDING = {"block-offset", "zero-once", "zero-in-k-loop", "b-from-a", "prefetch-overwrite", "other-warp-store",
+           "stage-swapped"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="rule in progress")) if n in PENDING else n
+     for n in sorted(BUGS)],
+)
 def test_each_bug_of_the_issue_is_rejected_with_op_wave_and_line(name: str) -> None:
     error = _rejection(name)
     _, bug, _, op_text = BUGS[name]
@@ -364,7 +374,7 @@ def test_the_valid_versions_are_accepted(build: Callable[..., m.Kernel]) -> None
 def test_when_refuses_a_python_bool_with_the_line() -> None:
     k = tg.Kernel("bool", warps=4, block=(128, 128), k_step=32)
     with pytest.raises(tg.BuildError) as caught:
-        with k.when(k.warp == 0):  # noqa: SIM117 - the comparison is the bug: a Python bool
+        with k.when(k.warp == 0):  # the comparison is the bug: a Python bool
             pass
     text = str(caught.value)
     assert "Python bool" in text and "k.warp.eq(0)" in text

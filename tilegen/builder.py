@@ -542,8 +542,16 @@ class Kernel:
 
     @contextlib.contextmanager
     def when(self, cond: ExprLike) -> Iterator[None]:
-        """``if (cond) { ... }``; follow with ``with k.otherwise():`` for the else branch."""
+        """``if (cond) { ... }``; follow with ``with k.otherwise():`` for the else branch. ``cond``
+        is a schedule expression; a Python bool (``k.warp == 0`` compares expressions in Python and
+        is always False) is refused."""
         loc = _caller_loc()
+        if isinstance(cond, bool):
+            raise BuildError(
+                f"{loc}: `k.when()` got the Python bool {cond}, not a schedule expression: `==` / `!=` on "
+                "expressions compare them in Python (`k.warp == 0` is always False). Fix: write `k.warp.eq(0)` "
+                "(`.ne(...)` for !=), or use a plain Python `if` for a build-time decision"
+            )
         cond_e = as_expr(cond)
         holder: dict = {}
 

@@ -17,6 +17,7 @@ import torch
 
 from backends.drivers.common import Resources
 from ir.models import Kernel as KernelIR
+from ir.validate.launch_size import check_launch_size
 from tilegen.cache import CacheEntry
 
 TORCH_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "f32": torch.float32}
@@ -252,6 +253,7 @@ class CompiledKernel:
             self._check_problem(self.kernel, m, n, k)
         except ValueError as error:
             raise ValueError(f"{self.name} cannot run M={m}, N={n}, K={k}: {error}") from error
+        check_launch_size(self.kernel, self.target, m, n)  # grid limits (issue 9), before any launch
         return m, n, k
 
     def _check_matrix(self, role: str, tensor: Any, dtype: torch.dtype) -> None:

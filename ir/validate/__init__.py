@@ -16,6 +16,7 @@ from ir.resources import dynamic_shared_memory, register_estimate, shared_footpr
 from ir.targets import Target, get_target
 from ir.validate.context import TraceFailure, ValidationContext
 from ir.validate.describe import describe
+from ir.validate.launch_size import check_launch_size, launch_grid
 from ir.validate.report import ProblemSizes, Resources, ValidationReport
 from ir.validate.rules import RULES, Rule
 from ir.validate.rules.runtime_shapes import check_problem, supported_sizes
@@ -27,9 +28,11 @@ __all__ = [
     "Rule",
     "ValidationContext",
     "ValidationReport",
+    "check_launch_size",
     "check_problem",
     "describe",
     "diagnose",
+    "launch_grid",
     "supported_sizes",
     "validate",
 ]

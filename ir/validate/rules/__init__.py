@@ -18,6 +18,7 @@ from ir.validate.rules import (
     collectives,
     coverage,
     races,
+    reachability,
     registers,
     runtime_shapes,
     shapes,
@@ -58,6 +59,7 @@ RULES: list[Rule] = [
     Rule("registers.budget", registers.check_budget),
     Rule("registers.budget-warpgroups", registers.check_budget_warpgroups),
     Rule("shared-memory.capacity", shared_memory.check_capacity),
+    Rule("structure.unreachable", reachability.check_unreachable),
     # with concrete values, on the representative problems
     Rule("shapes.register-index", bounds.check_register_index, needs_trace=True),
     Rule("shapes.buffer-index", bounds.check_buffer_index, needs_trace=True),
