@@ -8,3 +8,6 @@
 #include "mma.cuh"
 #include "memory.cuh"
 #include "tilegen_ext.cuh"
+#include "mbarrier.cuh"
+#include "tma.cuh"
+#include "wgmma.cuh"
