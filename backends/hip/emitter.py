@@ -26,6 +26,7 @@ from ir import models as m
 from ir.diagnostics import Diagnostic, ScheduleError
 from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, Const, Expr, Var, free_vars, to_cpp
 from ir.resources import dynamic_shared_memory
+from ir.semantics import Semantics
 from ir.targets import Target, get_target
 from ir.validate import validate
 
@@ -208,7 +209,8 @@ class _Emitter:
         self.group_sizes: set[int] = set()
         self.uses_extensions = False
         self.uses_algorithm = False
-        self.live_after_store = _Liveness(kernel, self.persistent).live_after_store
+        self.semantics = Semantics(kernel)
+        self.live_after_store = _Liveness(kernel, self.semantics, self.persistent).live_after_store
         self.branch_decls = self._place_declarations()
 
     # -- names ---------------------------------------------------------------------------------
@@ -244,7 +246,7 @@ class _Emitter:
         branches: dict[str, list[tuple[m.RoleBranch, bool]]] = {}
         for branch, in_loop in self._role_branches(self.kernel.body, False):
             branches.setdefault(branch.role, []).append((branch, in_loop))
-        uses_total = _tile_uses(self.kernel.body)
+        uses_total = _tile_uses(self.semantics, self.kernel.body)
         # A budget is set once per wave: at the top of the role's branch when it has exactly one
         # outside any loop, else at kernel scope before the body (see _budget_nodes).
         self.budget_in_branch = {
@@ -268,7 +270,7 @@ class _Emitter:
                 self.hoisted[tile.name] = (
                     f"the branch of role `{tile.scope}` is inside a loop and the tile must persist"
                 )
-            elif _tile_uses(branch.body).get(tile.name, 0) != uses_total.get(tile.name, 0):
+            elif _tile_uses(self.semantics, branch.body).get(tile.name, 0) != uses_total.get(tile.name, 0):
                 self.hoisted[tile.name] = f"it is used outside the branch of role `{tile.scope}`"
             else:
                 placed.setdefault(id(branch), []).append(tile.name)
@@ -357,7 +359,7 @@ class _Emitter:
     def _scalars(self) -> list[dict[str, str]]:
         used: set[str] = set()
         for op in m.walk(self.kernel.body):
-            for expr in _exprs(op):
+            for expr in self.semantics.of(op).exprs:
                 used |= free_vars(expr)
             if isinstance(op, (m.RoleBranch, m.GroupStore)):
                 used.add(WARP)
@@ -767,33 +769,11 @@ def _block_order_lines(statements: Iterable[Any]) -> list[dict[str, Any]]:
     return lines
 
 
-def _exprs(op: m.Stmt) -> list[Expr]:
-    """Every expression an op carries (for the scalars it needs)."""
-    exprs: list[Optional[Expr]] = []
-    for name in ("row", "col", "start", "stop", "cond"):
-        exprs.append(getattr(op, name, None))
-    for name in ("dst", "src", "d", "a", "b", "c"):
-        ref = getattr(op, name, None)
-        if isinstance(ref, m.RegRef):
-            exprs.append(ref.index)
-        elif isinstance(ref, m.SharedRef):
-            exprs.append(ref.buffer)
-    return [e for e in exprs if e is not None]
-
-
-def _tile_uses(body: list[m.Stmt]) -> dict[str, int]:
+def _tile_uses(semantics: Semantics, body: list[m.Stmt]) -> dict[str, int]:
+    """How often each register tile and stage buffer is named in ``body``."""
     counts: dict[str, int] = {}
     for op in m.walk(body):
-        names = [
-            getattr(op, f).tile
-            for f in ("dst", "src", "d", "a", "b", "c")
-            if isinstance(getattr(op, f, None), m.RegRef)
-        ]
-        if isinstance(op, m.StageLoad):
-            names.append(op.dst)
-        if isinstance(op, m.StageStore):
-            names.append(op.src)
-        for name in names:
+        for name in semantics.of(op).storage:
             counts[name] = counts.get(name, 0) + 1
     return counts
 
@@ -823,8 +803,9 @@ class _Liveness:
     """Backward liveness of register tiles over the structured IR. The epilogue scales a stored
     tile in place only where no later op can read the value (else it scales a copy)."""
 
-    def __init__(self, kernel: m.Kernel, persistent: bool):
+    def __init__(self, kernel: m.Kernel, semantics: Semantics, persistent: bool):
         self.persistent = persistent
+        self.semantics = semantics
         self.live_after_store: dict[int, frozenset[_Key]] = {}
         self._body(kernel.body, frozenset())
 
@@ -850,15 +831,7 @@ class _Liveness:
             return self._body(op.body, live) | live
         if isinstance(op, m.Store):
             self.live_after_store[id(op)] = self.live_after_store.get(id(op), frozenset()) | live
-        reads: list[m.RegRef] = []
-        writes: list[m.RegRef] = []
-        if isinstance(op, m.Mma):
-            reads, writes = [op.a, op.b, op.c], [op.d]
-        elif isinstance(op, m.Copy):
-            reads, writes = [op.src], [op.dst]
-        elif isinstance(op, (m.Store, m.StoreShared)):
-            reads = [op.src]
-        elif isinstance(op, (m.Zero, m.LoadShared)):
-            writes = [op.dst]
+        effects = self.semantics.of(op)
+        reads, writes = effects.reads, effects.writes
         killed = {_key(r) for r in writes if _key(r)[1] is not None}
         return (live - killed) | {_key(r) for r in reads}

@@ -17,6 +17,7 @@ import torch
 from backends.simulator.hazards import RULES
 from backends.simulator.machine import Run
 from ir import models as m
+from ir.semantics import b_shape, b_text, problem_n
 from ir.targets import get_target
 from ir.validate import check_problem
 
@@ -61,14 +62,14 @@ def simulate(
     m_, n_, k_ = _problem_of(kernel, a, b, c)
     check_problem(kernel, m_, n_, k_)
     mp, np_, kp = padded_problem(kernel, m_, n_, k_)
-    b_shape = (kp, np_) if kernel.globals.b_layout == "kn" else (np_, kp)
+    b_dims = b_shape(kernel.globals.b_layout, kp, np_)
     c_old = None
     if beta != 0.0:
         c_old = _as_stored(c, (mp, np_), kernel.globals.c_dtype) if c is not None else torch.zeros(mp, np_)
     run = Run(
         kernel,
         _as_stored(a, (mp, kp), "bf16"),
-        _as_stored(b, b_shape, "bf16"),
+        _as_stored(b, b_dims, "bf16"),
         c_old,
         alpha=as_f32(alpha),
         beta=as_f32(beta),
@@ -97,14 +98,12 @@ def _problem_of(
     if a.dim() != 2 or b.dim() != 2:
         raise ValueError(f"A and B must be matrices; got A of shape {tuple(a.shape)} and B of {tuple(b.shape)}")
     m_, k_ = a.shape
-    if kernel.globals.b_layout == "kn":
-        k_b, n_ = b.shape
-        layout = "K x N (b_layout='kn')"
-    else:
-        n_, k_b = b.shape
-        layout = "N x K (b_layout='nk')"
-    if k_b != k_:
-        raise ValueError(f"A is {m_} x {k_}, so B must be {layout} with K = {k_}; got B of shape {tuple(b.shape)}")
+    layout = kernel.globals.b_layout
+    n_ = problem_n(layout, *b.shape)
+    if tuple(b.shape) != b_shape(layout, k_, n_):
+        raise ValueError(
+            f"A is {m_} x {k_}, so B must be {b_text(layout)} with K = {k_}; got B of shape {tuple(b.shape)}"
+        )
     if c is not None and tuple(c.shape) != (m_, n_):
         raise ValueError(f"C must be M x N = {m_} x {n_}; got {tuple(c.shape)}")
     return m_, n_, k_

@@ -12,6 +12,7 @@ from typing import Optional
 
 from ir.diagnostics import Diagnostic
 from ir.models import SourceLoc
+from ir.semantics import Rect
 from ir.trace import Event
 
 #: What the simulator checks at run time, under the validator's rule names (``ir.validate.RULES``)
@@ -59,10 +60,13 @@ class Access:
     #: The write of an asynchronous load that has not landed yet (it spans phases).
     in_flight: bool = False
 
+    @property
+    def rect(self) -> Rect:
+        return Rect(self.r0, self.r1, self.c0, self.c1)
+
     def overlap(self, other: Access) -> Optional[tuple[int, int, int, int]]:
-        r0, r1 = max(self.r0, other.r0), min(self.r1, other.r1)
-        c0, c1 = max(self.c0, other.c0), min(self.c1, other.c1)
-        return (r0, r1, c0, c1) if r0 < r1 and c0 < c1 else None
+        common = self.rect.intersect(other.rect)
+        return None if common is None else (common.r0, common.r1, common.c0, common.c1)
 
 
 def find_races(accesses: list[Access]) -> list[tuple[Access, Access, tuple[int, int, int, int]]]:

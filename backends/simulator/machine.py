@@ -33,6 +33,17 @@ from ir import models as m
 from ir.block_order import num_blocks, tile_grid, tiles_of_block
 from ir.diagnostics import Diagnostic, SimulationError, format_waves
 from ir.expr import evaluate
+from ir.semantics import (
+    GlobalUse,
+    Rect,
+    Retire,
+    Semantics,
+    b_text,
+    missing_index,
+    missing_index_fix,
+    mma_shapes,
+    problem_n,
+)
 from ir.trace import Event, Problem, TraceLimitError, iter_wave
 from ir.validate.describe import describe, reg_text, shared_text
 
@@ -49,12 +60,6 @@ def round_to(values: torch.Tensor, dtype: str, source: str = "f32") -> torch.Ten
     """``values`` (of dtype ``source``) as a tile of ``dtype`` holds them: bf16 rounding, kept in
     float32; nothing to do when they already are bf16 values."""
     return values.to(torch.bfloat16).to(torch.float32) if dtype == "bf16" and source != "bf16" else values
-
-
-def share_rows(warp: int, group: int, rows: int) -> tuple[int, int]:
-    """Rows ``[r0, r1)`` of an R-row tile that warp ``warp`` moves in a collective of ``group``."""
-    member = warp % group
-    return member * rows // group, (member + 1) * rows // group
 
 
 @dataclass
@@ -81,8 +86,9 @@ class Run:
     ):
         self.kernel = kernel
         self.operands = {"A": a, "B": b}
+        self.semantics = Semantics(kernel)
         k = a.shape[1]
-        n = b.shape[1] if kernel.globals.b_layout == "kn" else b.shape[0]
+        n = problem_n(kernel.globals.b_layout, *b.shape)
         self.problem = Problem(a.shape[0], n, k)
         self.c_old = c_old
         self.alpha, self.beta = alpha, beta
@@ -122,10 +128,8 @@ class Run:
 
     def _written_twice(self, block: int, wave: int, event: Event, rows: tuple[int, int], cols: tuple[int, int],
                        count: int) -> NoReturn:
-        earlier = next(
-            s for s in reversed(self.stores)
-            if s.rows[0] < rows[1] and rows[0] < s.rows[1] and s.cols[0] < cols[1] and cols[0] < s.cols[1]
-        )
+        mine = Rect(*rows, *cols)
+        earlier = next(s for s in reversed(self.stores) if Rect(*s.rows, *s.cols).overlaps(mine))
         findings = Findings()
         findings.add(
             "shapes.store-coverage",
@@ -194,6 +198,7 @@ class _AsyncLoad:
 
     event: Event
     data: torch.Tensor
+    counter: str  # what completes it (``ir.semantics.Pending``)
     access: Optional[Access] = None  # shared target (GroupLoad)
     stage: Optional[str] = None  # stage buffer target (StageLoad)
 
@@ -240,7 +245,6 @@ class BlockRun:
             m.GroupLoad: self._group_load,
             m.StageLoad: self._stage_load,
             m.StageStore: self._stage_store,
-            m.AsyncWait: self._async_wait,
             m.LoadShared: self._load_shared,
             m.StoreShared: self._store_shared,
             m.Mma: self._mma,
@@ -270,7 +274,12 @@ class BlockRun:
                         wave.barriers.append(event)
                         arrived.append(w)
                         break
-                    self._ops[type(event.op)](wave, event)
+                    effects = self.run.semantics.of(event.op)
+                    if effects.retires is not None:
+                        self._retire(wave, effects.retires)
+                    handler = self._ops.get(type(event.op))
+                    if handler is not None:
+                        handler(wave, event)
                 else:
                     finished.append(w)
             self._close_phase()
@@ -512,10 +521,9 @@ class BlockRun:
         tile: m.RegisterTile = self._declared(wave, event, "register tile", ref.tile)  # type: ignore[assignment]
         self._check_scope(wave, event, tile.scope, f"register tile `{tile.name}`")
         if ref.index is None:
-            if tile.count > 1:
-                self._fail("shapes.register-index", wave, event,
-                           f"`{tile.name}` is an array of {tile.count} register tiles and this op names none",
-                           f"index it: `{tile.name}[i]`")
+            problem = missing_index(self.kernel, ref)
+            if problem is not None:
+                self._fail("structure.references", wave, event, problem, missing_index_fix(self.kernel, ref))
             return tile, 0
         index = self._value(wave, event, ref.index)
         if not 0 <= index < tile.count:
@@ -549,10 +557,10 @@ class BlockRun:
     def _shared_buffer(self, wave: _Wave, event: Event, ref: m.SharedRef) -> tuple[m.SharedTile, int]:
         tile: m.SharedTile = self._declared(wave, event, "shared tile", ref.tile)  # type: ignore[assignment]
         if ref.buffer is None:
-            if tile.buffers > 1:
-                self._fail("shapes.buffer-index", wave, event,
-                           f"`{tile.name}` has {tile.buffers} pipeline buffers and this op names none",
-                           f"index it: `{tile.name}[k % {tile.buffers}]`", buffer=tile.name)
+            problem = missing_index(self.kernel, ref)
+            if problem is not None:
+                self._fail("structure.references", wave, event, problem, missing_index_fix(self.kernel, ref),
+                           buffer=tile.name)
             return tile, 0
         buffer = self._value(wave, event, ref.buffer)
         if not 0 <= buffer < tile.buffers:
@@ -567,13 +575,15 @@ class BlockRun:
             )
         return tile, buffer
 
-    def _subtile(self, wave: _Wave, event: Event, tile: m.SharedTile, buffer: int, shape: tuple[int, int],
-                 row: m.Expr, col: m.Expr) -> tuple[int, int, int, int]:  # type: ignore[name-defined]
-        """Element rectangle of subtile (row, col) of ``shape`` inside ``tile``, bounds-checked."""
-        rows, cols = shape
-        r, c = self._value(wave, event, row), self._value(wave, event, col)
-        r0, c0 = r * rows, c * cols
-        if r0 < 0 or c0 < 0 or r0 + rows > tile.rows or c0 + cols > tile.cols:
+    def _subtile(self, wave: _Wave, event: Event, tile: m.SharedTile, buffer: int) -> tuple[int, int, int, int]:
+        """Element rectangle of the subtile the op moves inside ``tile``, bounds-checked."""
+        use = self.run.semantics.of(event.op).shared[0]
+        assert use.subtile is not None and use.row is not None and use.col is not None
+        rows, cols = use.subtile
+        r, c = self._value(wave, event, use.row), self._value(wave, event, use.col)
+        rect = use.rect(wave.warp, self._at(wave, event))
+        r0, c0 = rect.r0, rect.c0
+        if not rect.inside(tile.rows, tile.cols):
             fits = (tile.rows // rows, tile.cols // cols)
             valid = f"offsets 0-{fits[0] - 1} x 0-{fits[1] - 1}" if min(fits) > 0 else "no offset at all"
             self._fail(
@@ -587,15 +597,26 @@ class BlockRun:
             )
         return r0, r0 + rows, c0, c0 + cols
 
-    def _global_tile(self, wave: _Wave, event: Event, name: str, shape: tuple[int, int], row: m.Expr,
-                     col: m.Expr) -> tuple[int, int, int, int]:  # type: ignore[name-defined]
-        """Element rectangle of tile (row, col) of ``shape`` in operand ``name`` (A, B or C)."""
-        rows, cols = shape
-        r, c = self._value(wave, event, row), self._value(wave, event, col)
-        r0, c0 = r * rows, c * cols
+    def _at(self, wave: _Wave, event: Event) -> Callable[[m.Expr], int]:  # type: ignore[name-defined]
+        """Evaluates expressions where ``event`` runs (``ir.semantics.Values``)."""
+        return lambda expr: self._value(wave, event, expr)
+
+    def _global_share(self, wave: _Wave, event: Event, use: GlobalUse) -> torch.Tensor:
+        """The rows of a global load's tile this wave moves."""
+        share = use.wave_rect(wave.warp, self._at(wave, event))
+        return self.run.operands[use.matrix][share.r0 : share.r1, share.c0 : share.c1]
+
+    def _global_tile(self, wave: _Wave, event: Event, use: GlobalUse) -> Rect:
+        """Element rectangle of the whole tile ``use`` moves in A, B or C, bounds-checked."""
+        name = use.matrix
+        assert use.shape is not None
+        rows, cols = use.shape
+        r, c = use.coords(self._at(wave, event))
+        rect = use.rect(self._at(wave, event))
+        r0, c0 = rect.r0, rect.c0
         matrix = self.run.out if name == "C" else self.run.operands[name]
         limit_r, limit_c = matrix.shape
-        if r0 < 0 or c0 < 0 or r0 + rows > limit_r or c0 + cols > limit_c:
+        if not rect.inside(limit_r, limit_c):
             verb = "writes" if name == "C" else "reads"
             self._fail(
                 "shapes.global-bounds",
@@ -607,7 +628,7 @@ class BlockRun:
                 "block tiles: check the row / col expressions",
                 buffer=name,
             )
-        return r0, r0 + rows, c0, c0 + cols
+        return rect
 
     def _check_not_in_flight(self, wave: _Wave, event: Event, access: Access) -> None:
         for load in wave.pending:
@@ -696,16 +717,20 @@ class BlockRun:
 
     def _group_load(self, wave: _Wave, event: Event) -> None:
         op: m.GroupLoad = event.op  # type: ignore[assignment]
+        effects = self.run.semantics.of(op)
         tile, buffer = self._shared_buffer(wave, event, op.dst)
-        g0, _, gc0, gc1 = self._global_tile(wave, event, op.src, (tile.rows, tile.cols), op.row, op.col)
-        s0, s1 = share_rows(wave.warp, op.group_size, tile.rows)
-        self._record_group(op, op.group_size, wave, event, (tile.name, buffer, g0, gc0))
-        data = self.run.operands[op.src][g0 + s0 : g0 + s1, gc0:gc1]
-        access = Access(tile.name, buffer, s0, s1, 0, tile.cols, wave.warp, True, event, in_flight=op.is_async)
+        use, moved = effects.global_use, effects.shared[0]
+        assert use is not None
+        whole = self._global_tile(wave, event, use)
+        self._record_group(op, op.group_size, wave, event, (tile.name, buffer, whole.r0, whole.c0))
+        data = self._global_share(wave, event, use)
+        share = moved.rect(wave.warp, self._at(wave, event))
+        pending = effects.completes
+        access = Access(tile.name, buffer, *share.rows, *share.cols, wave.warp, True, event, in_flight=bool(pending))
         self._check_not_in_flight(wave, event, access)
         self.accesses.append(access)
-        if op.is_async:
-            wave.pending.append(_AsyncLoad(event, data, access=access))
+        if pending is not None:
+            wave.pending.append(_AsyncLoad(event, data, pending.counter, access=access))
         else:
             self._land(access, data, "bf16")
 
@@ -713,11 +738,13 @@ class BlockRun:
         op: m.StageLoad = event.op  # type: ignore[assignment]
         stage: m.StageBuffer = self._declared(wave, event, "stage buffer", op.dst)  # type: ignore[assignment]
         self._check_scope(wave, event, stage.scope, f"stage buffer `{stage.name}`")
-        g0, _, gc0, gc1 = self._global_tile(wave, event, op.src, (stage.rows, stage.cols), op.row, op.col)
-        s0, s1 = share_rows(wave.warp, stage.group_size, stage.rows)
-        self._record_group(op, stage.group_size, wave, event, (stage.name, op.src, g0, gc0))
-        data = self.run.operands[op.src][g0 + s0 : g0 + s1, gc0:gc1]
-        wave.pending.append(_AsyncLoad(event, data, stage=stage.name))
+        effects = self.run.semantics.of(op)
+        use, pending = effects.global_use, effects.completes
+        assert use is not None and pending is not None
+        whole = self._global_tile(wave, event, use)
+        self._record_group(op, stage.group_size, wave, event, (stage.name, op.src, whole.r0, whole.c0))
+        data = self._global_share(wave, event, use)
+        wave.pending.append(_AsyncLoad(event, data, pending.counter, stage=stage.name))
 
     def _stage_store(self, wave: _Wave, event: Event) -> None:
         op: m.StageStore = event.op  # type: ignore[assignment]
@@ -744,14 +771,15 @@ class BlockRun:
             self._fail("registers.read-before-write", wave, event,
                        f"wave {wave.warp} stores stage `{stage.name}` but never loaded it ({env_text(event.env)})",
                        "k.stage_load into it (and k.wait) first", buffer=buffer_text(tile, buffer))
-        s0, s1 = share_rows(wave.warp, stage.group_size, tile.rows)
+        share = self.run.semantics.of(op).shared[0].rect(wave.warp, self._at(wave, event))
         self._record_group(op, stage.group_size, wave, event, (tile.name, buffer))
-        self._write_shared(wave, event, tile, buffer, (s0, s1, 0, tile.cols), data, "bf16")
+        self._write_shared(wave, event, tile, buffer, (*share.rows, *share.cols), data, "bf16")
 
-    def _async_wait(self, wave: _Wave, event: Event) -> None:
-        op: m.AsyncWait = event.op  # type: ignore[assignment]
-        while len(wave.pending) > op.pending:
-            load = wave.pending.popleft()
+    def _retire(self, wave: _Wave, retire: Retire) -> None:
+        """All but the newest ``retire.keep`` of the wave's loads on ``retire.counter`` land."""
+        mine = [load for load in wave.pending if load.counter == retire.counter]
+        for load in mine[: max(0, len(mine) - retire.keep)]:
+            wave.pending.remove(load)
             if load.access is not None:
                 self._land(load.access, load.data, "bf16")
             else:
@@ -761,14 +789,14 @@ class BlockRun:
         op: m.LoadShared = event.op  # type: ignore[assignment]
         dst, index = self._register(wave, event, op.dst)
         tile, buffer = self._shared_buffer(wave, event, op.src)
-        rect = self._subtile(wave, event, tile, buffer, (dst.rows, dst.cols), op.row, op.col)
+        rect = self._subtile(wave, event, tile, buffer)
         self._write_reg(wave, dst, index, self._read_shared(wave, event, tile, buffer, rect), tile.dtype)
 
     def _store_shared(self, wave: _Wave, event: Event) -> None:
         op: m.StoreShared = event.op  # type: ignore[assignment]
         src, value = self._read_reg(wave, event, op.src)
         tile, buffer = self._shared_buffer(wave, event, op.dst)
-        rect = self._subtile(wave, event, tile, buffer, (src.rows, src.cols), op.row, op.col)
+        rect = self._subtile(wave, event, tile, buffer)
         self._write_shared(wave, event, tile, buffer, rect, value, src.dtype)
 
     def _mma(self, wave: _Wave, event: Event) -> None:
@@ -777,32 +805,40 @@ class BlockRun:
         b_tile, b = self._read_reg(wave, event, op.b)
         c_tile, c = self._read_reg(wave, event, op.c)
         d_tile, index = self._register(wave, event, op.d)
-        m_, k_ = a_tile.rows, a_tile.cols
-        b_k, n_ = (b_tile.rows, b_tile.cols) if op.variant == "AB" else (b_tile.cols, b_tile.rows)
-        if b_k != k_ or (c_tile.rows, c_tile.cols) != (m_, n_) or (d_tile.rows, d_tile.cols) != (m_, n_):
-            want_b = f"{k_} x N" if op.variant == "AB" else f"N x {k_}"
+        want = mma_shapes(op.variant, (a_tile.rows, a_tile.cols), (b_tile.rows, b_tile.cols))
+        if (b_tile.rows, b_tile.cols) != want.b or (c_tile.rows, c_tile.cols) != want.cd or (
+            d_tile.rows,
+            d_tile.cols,
+        ) != want.cd:
+            want_b = f"{want.k} x N" if op.variant == "AB" else f"N x {want.k}"
             self._shape_error(
                 wave,
                 event,
-                f"mma_{op.variant} needs a (M x K), b ({'K x N' if op.variant == 'AB' else 'N x K'}), c and d "
-                f"(M x N); here a is {m_} x {k_}, b {b_tile.rows} x {b_tile.cols} (should be {want_b}), "
+                f"mma_{op.variant} needs a (M x K), b ({want.b_text}), c and d "
+                f"(M x N); here a is {want.m} x {want.k}, b {b_tile.rows} x {b_tile.cols} (should be {want_b}), "
                 f"c {c_tile.rows} x {c_tile.cols}, d {d_tile.rows} x {d_tile.cols}",
-                "mma_AB takes B as K x N (b_layout='kn'), mma_ABt as N x K (b_layout='nk'); size the tiles to match",
+                f"mma_AB takes B as {b_text('kn')}, mma_ABt as {b_text('nk')}; size the tiles to match",
             )
         product = torch.addmm(c, a, b if op.variant == "AB" else b.t())
         self._write_reg(wave, d_tile, index, product, "f32")
 
     def _store(self, wave: _Wave, event: Event) -> None:
         op: m.Store = event.op  # type: ignore[assignment]
-        tile, value = self._read_reg(wave, event, op.src)
-        r0, r1, c0, c1 = self._global_tile(wave, event, "C", (tile.rows, tile.cols), op.row, op.col)
-        self.run.write_c(self.block, wave.warp, event, (r0, r1), (c0, c1), value)
+        _, value = self._read_reg(wave, event, op.src)
+        use = self.run.semantics.of(op).global_use
+        assert use is not None
+        rect = self._global_tile(wave, event, use)
+        self.run.write_c(self.block, wave.warp, event, rect.rows, rect.cols, value)
 
     def _group_store(self, wave: _Wave, event: Event) -> None:
         op: m.GroupStore = event.op  # type: ignore[assignment]
+        effects = self.run.semantics.of(op)
         tile, buffer = self._shared_buffer(wave, event, op.src)
-        g0, _, gc0, gc1 = self._global_tile(wave, event, "C", (tile.rows, tile.cols), op.row, op.col)
-        s0, s1 = share_rows(wave.warp, op.group_size, tile.rows)
-        self._record_group(op, op.group_size, wave, event, (tile.name, buffer, g0, gc0))
-        values = self._read_shared(wave, event, tile, buffer, (s0, s1, 0, tile.cols))
-        self.run.write_c(self.block, wave.warp, event, (g0 + s0, g0 + s1), (gc0, gc1), values)
+        use = effects.global_use
+        assert use is not None
+        whole = self._global_tile(wave, event, use)
+        self._record_group(op, op.group_size, wave, event, (tile.name, buffer, whole.r0, whole.c0))
+        share = effects.shared[0].rect(wave.warp, self._at(wave, event))
+        values = self._read_shared(wave, event, tile, buffer, (*share.rows, *share.cols))
+        target = use.wave_rect(wave.warp, self._at(wave, event))
+        self.run.write_c(self.block, wave.warp, event, target.rows, target.cols, values)

@@ -22,10 +22,10 @@ from ir import models as m
 from ir.block_order import num_blocks, tiles_of_block
 from ir.diagnostics import Diagnostic
 from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, Const, Expr, evaluate, free_vars
+from ir.semantics import OpEffects, Semantics
 from ir.targets import Target
 from ir.trace import Event, Problem, iter_wave, split_phases
 from ir.validate.describe import describe
-from ir.validate.refs import expressions, register_reads, register_writes, tile_names
 
 T = TypeVar("T")
 
@@ -37,20 +37,6 @@ REPRESENTATIVE_TILES = (2, 2)
 TRACED_PERSISTENT_BLOCKS = 2
 #: A wave running more ops than this on a representative problem has a runaway loop bound.
 MAX_TRACED_OPS_PER_WAVE = 100_000
-
-
-#: Ops that touch global memory: the only ones whose values differ between blocks of a
-#: block-invariant schedule.
-GLOBAL_OPS = (m.GroupLoad, m.StageLoad, m.Store, m.GroupStore)
-
-
-@dataclass(frozen=True)
-class OpInfo:
-    """What an op names, computed once per op."""
-
-    reads: tuple[m.RegRef, ...]
-    writes: tuple[m.RegRef, ...]
-    storage: tuple[str, ...]  # register tiles and stage buffers
 
 
 class TraceFailure(Exception):
@@ -117,7 +103,7 @@ class ValidationContext:
         self._memo: dict[str, Any] = {}
         self._values: dict[tuple[int, ...], int] = {}
         self._free: dict[int, tuple[str, ...]] = {}
-        self._info: dict[int, OpInfo] = {}
+        self.semantics = Semantics(kernel)
 
     def value(self, event: Event, expr: Expr) -> int:
         """``expr`` with ``event``'s variables, memoised on the values of its free variables:
@@ -185,13 +171,14 @@ class ValidationContext:
             return ""
         return f" inside `{self.describe(site)}` ({site.loc})"
 
-    def info(self, op: m.Stmt) -> OpInfo:
-        cached = self._info.get(id(op))
-        if cached is None:
-            cached = self._info[id(op)] = OpInfo(
-                tuple(register_reads(op)), tuple(register_writes(op)), tuple(tile_names(op))
-            )
-        return cached
+    def effects(self, op: m.Stmt) -> OpEffects:
+        """What ``op`` does (``ir.semantics``), memoised."""
+        return self.semantics.of(op)
+
+    def touches_global(self, op: m.Stmt) -> bool:
+        """Ops that touch global memory: the only ones whose values differ between blocks of a
+        block-invariant schedule."""
+        return self.semantics.of(op).global_use is not None
 
     # -- traces ----------------------------------------------------------------------------------
     @cached_property
@@ -202,9 +189,10 @@ class ValidationContext:
             return False
         block_vars = {BLOCK_ROW, BLOCK_COL}
         for op in self.ops:
-            exprs = list(expressions(op))
-            if isinstance(op, GLOBAL_OPS):
-                coordinates = {id(op.row), id(op.col)}
+            effects = self.effects(op)
+            exprs = list(effects.exprs)
+            if effects.global_use is not None:
+                coordinates = {id(effects.global_use.row), id(effects.global_use.col)}
                 exprs = [e for e in exprs if id(e) not in coordinates]
             if any(free_vars(e) & block_vars for e in exprs):
                 return False
@@ -241,13 +229,15 @@ class ValidationContext:
     @cached_property
     def blocks(self) -> list[Sample]:
         """Every block of every representative problem, each wave's trace holding only its global
-        loads and stores (``GLOBAL_OPS``): derived from block 0 when the schedule is
+        loads and stores (``touches_global``): derived from block 0 when the schedule is
         block-invariant."""
         launch = self.traced_kernel.launch
         result = []
         for sample in self.samples:
             if not self.block_invariant:
-                traces = {w: [e for e in events if isinstance(e.op, GLOBAL_OPS)] for w, events in sample.traces.items()}
+                traces = {
+                    w: [e for e in events if self.touches_global(e.op)] for w, events in sample.traces.items()
+                }
                 result.append(Sample(sample.problem, sample.block, sample.tiles, traces, sample.k_step))
                 continue
             problem = sample.problem
@@ -255,7 +245,7 @@ class ValidationContext:
                 tiles = tuple(tiles_of_block(launch, block, problem.m, problem.n))
                 row, col = tiles[0]
                 traces = {
-                    w: [_moved(e, row, col) for e in events if isinstance(e.op, GLOBAL_OPS)]
+                    w: [_moved(e, row, col) for e in events if self.touches_global(e.op)]
                     for w, events in sample.traces.items()
                 }
                 result.append(Sample(problem, block, tiles, traces, sample.k_step))

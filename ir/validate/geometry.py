@@ -1,4 +1,6 @@
-"""Rectangles of elements that ops touch, and fast coverage sets over them.
+"""Coverage sets over element rectangles, and the rectangles trace events touch.
+
+What each op touches is ``ir.semantics``'s; this module evaluates it at a trace event.
 
 Coordinates are element rows / columns, half-open. Shared-memory accesses are given inside their
 shared tile (and pipeline buffer); global accesses inside the global matrix.
@@ -8,49 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from math import gcd
-from typing import Literal, Optional
+from typing import Optional
 
-from ir import models as m
 from ir.expr import Expr, evaluate
-from ir.trace import Event, Problem
+from ir.semantics import Matrix, OpEffects, Rect, tile_rect
+from ir.trace import Event
 
-Matrix = Literal["A", "B", "C"]
-
-
-@dataclass(frozen=True)
-class Rect:
-    r0: int
-    r1: int
-    c0: int
-    c1: int
-
-    def overlaps(self, other: Rect) -> bool:
-        return self.r0 < other.r1 and other.r0 < self.r1 and self.c0 < other.c1 and other.c0 < self.c1
-
-    def inside(self, rows: int, cols: int) -> bool:
-        return 0 <= self.r0 and self.r1 <= rows and 0 <= self.c0 and self.c1 <= cols
-
-    def intersect(self, other: Rect) -> Optional[Rect]:
-        r = Rect(max(self.r0, other.r0), min(self.r1, other.r1), max(self.c0, other.c0), min(self.c1, other.c1))
-        return r if r.r0 < r.r1 and r.c0 < r.c1 else None
-
-    def shifted(self, rows: int, cols: int) -> Rect:
-        return Rect(self.r0 - rows, self.r1 - rows, self.c0 - cols, self.c1 - cols)
-
-    def text(self) -> str:
-        return f"rows {self.r0}-{self.r1 - 1}, cols {self.c0}-{self.c1 - 1}"
-
-
-def tile_rect(row: int, col: int, rows: int, cols: int) -> Rect:
-    """The (row, col)-th tile of shape rows x cols (coordinates in tiles, as HipKittens counts)."""
-    return Rect(row * rows, (row + 1) * rows, col * cols, (col + 1) * cols)
-
-
-def group_share(rows: int, group_size: int, warp: int) -> tuple[int, int]:
-    """Rows [first, last) of an R-row tile that warp ``warp`` moves in a group<N> op."""
-    lane = warp % group_size
-    return lane * rows // group_size, (lane + 1) * rows // group_size
+__all__ = ["GlobalAccess", "Grid", "Rect", "SharedAccess", "global_access", "shared_accesses", "tile_rect"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,45 +119,19 @@ Evaluator = Callable[[Event, Expr], int]
 
 
 def plain_value(event: Event, expr: Expr) -> int:
-    """``expr`` with the event's variables, without the copy of the environment Event.value makes."""
+    """``expr`` with the event's variables."""
     return evaluate(expr, event.env)  # type: ignore[arg-type]
 
 
-def buffer_index(ref: m.SharedRef, event: Event, value: Evaluator = plain_value) -> int:
-    return 0 if ref.buffer is None else value(event, ref.buffer)
-
-
-def shared_access(
-    kernel: m.Kernel, wave: int, event: Event, position: int, value: Evaluator = plain_value
-) -> Optional[SharedAccess]:
-    """The shared-memory rectangle ``event`` reads or writes for wave ``wave``, if any."""
-    op = event.op
-    if isinstance(op, (m.LoadShared, m.StoreShared)):
-        ref, reg = (op.src, op.dst) if isinstance(op, m.LoadShared) else (op.dst, op.src)
-        tile = kernel.register_tile(reg.tile)
-        rect = tile_rect(value(event, op.row), value(event, op.col), tile.rows, tile.cols)
-        write = isinstance(op, m.StoreShared)
-    elif isinstance(op, (m.GroupLoad, m.GroupStore, m.StageStore)):
-        if isinstance(op, m.GroupLoad):
-            ref, group, write = op.dst, op.group_size, True
-        elif isinstance(op, m.GroupStore):
-            ref, group, write = op.src, op.group_size, False
-        else:
-            ref, group, write = op.dst, kernel.stage_buffer(op.src).group_size, True
-        shared = kernel.shared_tile(ref.tile)
-        first, last = group_share(shared.rows, group, wave)
-        rect = Rect(first, last, 0, shared.cols)
-    else:
-        return None
-    return SharedAccess(ref.tile, buffer_index(ref, event, value), rect, write, wave, event, position)
-
-
-def matrix_shape(kernel: m.Kernel, matrix: Matrix, problem: Problem) -> tuple[int, int]:
-    if matrix == "A":
-        return problem.m, problem.k
-    if matrix == "C":
-        return problem.m, problem.n
-    return (problem.k, problem.n) if kernel.globals.b_layout == "kn" else (problem.n, problem.k)
+def shared_accesses(
+    effects: OpEffects, wave: int, event: Event, position: int, value: Evaluator = plain_value
+) -> list[SharedAccess]:
+    """The shared-memory rectangles ``event`` reads or writes for wave ``wave`` (``ir.semantics``)."""
+    at = partial(value, event)
+    return [
+        SharedAccess(use.ref.tile, use.buffer(at), use.rect(wave, at), use.write, wave, event, position)
+        for use in effects.shared
+    ]
 
 
 @dataclass(frozen=True)
@@ -201,22 +143,11 @@ class GlobalAccess:
     col: int
 
 
-def global_access(kernel: m.Kernel, event: Event, value: Evaluator = plain_value) -> Optional[GlobalAccess]:
+def global_access(effects: OpEffects, event: Event, value: Evaluator = plain_value) -> Optional[GlobalAccess]:
     """The rectangle of A, B or C a load / stage load / store moves (the whole tile, every warp)."""
-    op = event.op
-    if isinstance(op, m.GroupLoad):
-        tile = kernel.shared_tile(op.dst.tile)
-        matrix, shape = op.src, (tile.rows, tile.cols)
-    elif isinstance(op, m.StageLoad):
-        stage = kernel.stage_buffer(op.dst)
-        matrix, shape = op.src, (stage.rows, stage.cols)
-    elif isinstance(op, m.Store):
-        reg = kernel.register_tile(op.src.tile)
-        matrix, shape = "C", (reg.rows, reg.cols)
-    elif isinstance(op, m.GroupStore):
-        tile = kernel.shared_tile(op.src.tile)
-        matrix, shape = "C", (tile.rows, tile.cols)
-    else:
+    use = effects.global_use
+    if use is None or use.shape is None:
         return None
-    row, col = value(event, op.row), value(event, op.col)
-    return GlobalAccess(matrix, tile_rect(row, col, *shape), shape, row, col)  # type: ignore[arg-type]
+    at = partial(value, event)
+    row, col = use.coords(at)
+    return GlobalAccess(use.matrix, tile_rect(row, col, *use.shape), use.shape, row, col)

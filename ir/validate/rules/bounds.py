@@ -5,34 +5,30 @@ matrices (a pipelined prologue at num_k_tiles = 1 is caught here)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Optional
 
-from ir import models as m
 from ir.diagnostics import Diagnostic
 from ir.expr import to_text
+from ir.semantics import SharedUse, matrix_shape
 from ir.trace import Event
-from ir.validate.context import GLOBAL_OPS, Sample, ValidationContext
+from ir.validate.context import Sample, ValidationContext
 from ir.validate.findings import Findings
-from ir.validate.geometry import global_access, matrix_shape, tile_rect
-from ir.validate.refs import shared_refs
+from ir.validate.geometry import global_access
 
 
-def _events(
-    ctx: ValidationContext, kinds: tuple[type, ...], samples: Optional[list[Sample]] = None
-) -> Iterator[tuple[Sample, int, Event]]:
+def _events(ctx: ValidationContext, samples: Optional[list[Sample]] = None) -> Iterator[tuple[Sample, int, Event]]:
     for sample in ctx.samples if samples is None else samples:
         for wave, events in sample.traces.items():
             for event in events:
-                if isinstance(event.op, kinds):
-                    yield sample, wave, event
+                yield sample, wave, event
 
 
 def check_register_index(ctx: ValidationContext) -> list[Diagnostic]:
     """Every register-array index lies in [0, count) (``C_accum[2]`` zeroed with ``i < 4``)."""
     found = Findings("shapes.register-index", ctx.kernel)
-    for sample, wave, event in _events(ctx, (m.Zero, m.Copy, m.LoadShared, m.Mma, m.Store, m.StoreShared)):
-        info = ctx.info(event.op)
-        for ref in (*info.reads, *info.writes):
+    for sample, wave, event in _events(ctx):
+        for ref in ctx.effects(event.op).register_refs:
             if ref.index is None:
                 continue
             tile = ctx.kernel.register_tile(ref.tile)
@@ -56,8 +52,8 @@ def check_register_index(ctx: ValidationContext) -> list[Diagnostic]:
 def check_buffer_index(ctx: ValidationContext) -> list[Diagnostic]:
     """Every pipeline-buffer index lies in [0, buffers)."""
     found = Findings("shapes.buffer-index", ctx.kernel)
-    for sample, wave, event in _events(ctx, (m.GroupLoad, m.StageStore, m.LoadShared, m.StoreShared, m.GroupStore)):
-        for ref in shared_refs(event.op):
+    for sample, wave, event in _events(ctx):
+        for ref in ctx.effects(event.op).shared_refs:
             if ref.buffer is None:
                 continue
             tile = ctx.kernel.shared_tile(ref.tile)
@@ -79,27 +75,35 @@ def check_buffer_index(ctx: ValidationContext) -> list[Diagnostic]:
 def check_subtile_bounds(ctx: ValidationContext) -> list[Diagnostic]:
     """A subtile loaded from / stored to shared memory stays inside its shared tile."""
     found = Findings("shapes.subtile-bounds", ctx.kernel)
-    for sample, wave, event in _events(ctx, (m.LoadShared, m.StoreShared)):
+    for sample, wave, event in _events(ctx):
         op = event.op
-        shared_ref, reg_ref = (op.src, op.dst) if isinstance(op, m.LoadShared) else (op.dst, op.src)
-        shared = ctx.kernel.shared_tile(shared_ref.tile)
-        reg = ctx.kernel.register_tile(reg_ref.tile)
-        row, col = ctx.value(event, op.row), ctx.value(event, op.col)
-        rect = tile_rect(row, col, reg.rows, reg.cols)
-        if rect.inside(shared.rows, shared.cols):
-            continue
-        grid = f"{shared.rows // reg.rows} x {shared.cols // reg.cols}" if reg.rows and reg.cols else "?"
+        for use in ctx.effects(op).shared:
+            if use.subtile is not None and use.tile_shape is not None:
+                _subtile_bounds(ctx, found, sample, wave, event, use)
+    return found.diagnostics()
+
+
+def _subtile_bounds(
+    ctx: ValidationContext, found: Findings, sample: Sample, wave: int, event: Event, use: SharedUse
+) -> None:
+    op = event.op
+    assert use.subtile is not None and use.tile_shape is not None and use.row is not None and use.col is not None
+    rows, cols = use.tile_shape
+    sub_rows, sub_cols = use.subtile
+    row, col = ctx.value(event, use.row), ctx.value(event, use.col)
+    rect = use.rect(wave, partial(ctx.value, event))
+    if not rect.inside(rows, cols):
+        grid = f"{rows // sub_rows} x {cols // sub_cols}"
         found.error(
-            f"subtile {{{row}, {col}}} of shape {reg.rows} x {reg.cols} covers {rect.text()}, outside shared tile "
-            f"`{shared.name}` ({shared.rows} x {shared.cols}, i.e. {grid} such subtiles); offsets count subtiles, "
+            f"subtile {{{row}, {col}}} of shape {sub_rows} x {sub_cols} covers {rect.text()}, outside shared tile "
+            f"`{use.ref.tile}` ({rows} x {cols}, i.e. {grid} such subtiles); offsets count subtiles, "
             f"not elements (first at {sample.instance(event)})",
             op=op,
             waves=(wave,),
-            buffer=shared.name,
+            buffer=use.ref.tile,
             fix="keep the offsets below the subtile grid: check the warp-row / warp-col arithmetic and the tile "
             "sizes after changing the block or warp tile",
         )
-    return found.diagnostics()
 
 
 _LOAD_FIX = (
@@ -116,11 +120,12 @@ def check_global_bounds(ctx: ValidationContext) -> list[Diagnostic]:
     """Every global load, stage load and store stays inside A, B or C (coordinates count whole
     tiles of the moved tile)."""
     found = Findings("shapes.global-bounds", ctx.kernel)
-    for sample, wave, event in _events(ctx, GLOBAL_OPS, ctx.blocks):
-        access = global_access(ctx.kernel, event, ctx.value)
+    for sample, wave, event in _events(ctx, ctx.blocks):
+        access = global_access(ctx.effects(event.op), event, ctx.value)
         if access is None:
             continue
-        rows, cols = matrix_shape(ctx.kernel, access.matrix, sample.problem)
+        p = sample.problem
+        rows, cols = matrix_shape(ctx.kernel, access.matrix, (p.m, p.n, p.k))
         if access.rect.inside(rows, cols):
             continue
         tile_rows, tile_cols = access.tile_shape

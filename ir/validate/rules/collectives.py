@@ -6,35 +6,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable
+from functools import partial
 
 from ir import models as m
 from ir.diagnostics import Diagnostic, format_waves
+from ir.semantics import OpEffects
 from ir.trace import Event
 from ir.validate.context import ValidationContext
 from ir.validate.findings import Findings
-from ir.validate.geometry import buffer_index
-
-GROUP_OPS = (m.GroupLoad, m.GroupStore, m.StageLoad, m.StageStore)
 
 
-def group_size(kernel: m.Kernel, op: m.Stmt) -> int:
-    if isinstance(op, (m.GroupLoad, m.GroupStore)):
-        return op.group_size
-    if isinstance(op, m.StageLoad):
-        return kernel.stage_buffer(op.dst).group_size
-    if isinstance(op, m.StageStore):
-        return kernel.stage_buffer(op.src).group_size
-    raise TypeError(f"{type(op).__name__} is not a group op")
-
-
-def _moved_tile(kernel: m.Kernel, op: m.Stmt) -> tuple[str, int]:
-    """(name, rows) of the tile a group op moves."""
-    if isinstance(op, m.GroupLoad):
-        return op.dst.tile, kernel.shared_tile(op.dst.tile).rows
-    if isinstance(op, m.GroupStore):
-        return op.src.tile, kernel.shared_tile(op.src.tile).rows
-    name = op.dst if isinstance(op, m.StageLoad) else op.src  # type: ignore[union-attr]
-    return name, kernel.stage_buffer(name).rows
+def _moved_tile(effects: OpEffects) -> tuple[str, int]:
+    """(name, rows) of the tile a group op moves: its shared tile, else its stage buffer."""
+    for use in effects.shared:
+        if use.tile_shape is not None:
+            return use.ref.tile, use.tile_shape[0]
+    assert effects.global_use is not None and effects.global_use.shape is not None
+    return effects.stages[0], effects.global_use.shape[0]
 
 
 def check_group_shape(ctx: ValidationContext) -> list[Diagnostic]:
@@ -42,10 +30,11 @@ def check_group_shape(ctx: ValidationContext) -> list[Diagnostic]:
     found = Findings("collectives.group-shape", ctx.kernel)
     num_warps = ctx.kernel.launch.num_warps
     for op in ctx.ops:
-        if not isinstance(op, GROUP_OPS):
+        effects = ctx.effects(op)
+        if effects.group_size is None:
             continue
-        size = group_size(ctx.kernel, op)
-        name, rows = _moved_tile(ctx.kernel, op)
+        size = effects.group_size
+        name, rows = _moved_tile(effects)
         if size > num_warps:
             found.error(
                 f"a group of {size} warps, but the block has only {num_warps}",
@@ -65,14 +54,12 @@ def check_group_shape(ctx: ValidationContext) -> list[Diagnostic]:
     return found.diagnostics()
 
 
-def _coordinates(ctx: ValidationContext, op: m.Stmt, event: Event) -> tuple[Hashable, ...]:
-    """What every warp of the group must agree on for one run of ``op``."""
-    if isinstance(op, (m.GroupLoad, m.GroupStore)):
-        ref = op.dst if isinstance(op, m.GroupLoad) else op.src
-        return (ctx.value(event, op.row), ctx.value(event, op.col), buffer_index(ref, event, ctx.value))
-    if isinstance(op, m.StageLoad):
-        return (ctx.value(event, op.row), ctx.value(event, op.col))
-    return (buffer_index(op.dst, event, ctx.value),)  # type: ignore[union-attr]
+def _coordinates(ctx: ValidationContext, effects: OpEffects, event: Event) -> tuple[Hashable, ...]:
+    """What every warp of the group must agree on for one run of an op: its global coordinates
+    (row, col) and its shared buffer, where it has them."""
+    at = partial(ctx.value, event)
+    coords: tuple[Hashable, ...] = () if effects.global_use is None else effects.global_use.coords(at)
+    return coords + tuple(use.buffer(at) for use in effects.shared)
 
 
 def _runs_text(runs: list[tuple[Hashable, ...]]) -> str:
@@ -89,12 +76,14 @@ def check_complete_groups(ctx: ValidationContext) -> list[Diagnostic]:
         ops: dict[int, m.Stmt] = {}
         for wave, events in sample.traces.items():
             for event in events:
-                if isinstance(event.op, GROUP_OPS):
-                    runs[id(event.op)][wave].append(_coordinates(ctx, event.op, event))
+                effects = ctx.effects(event.op)
+                if effects.group_size is not None:
+                    runs[id(event.op)][wave].append(_coordinates(ctx, effects, event))
                     ops[id(event.op)] = event.op
         for op_id, by_wave in runs.items():
             op = ops[op_id]
-            size = group_size(ctx.kernel, op)
+            size = ctx.effects(op).group_size
+            assert size is not None
             for group in sorted({w // size for w in by_wave}):
                 members = list(range(group * size, (group + 1) * size))
                 absent = [w for w in members if w not in by_wave]

@@ -6,11 +6,12 @@ from collections import defaultdict
 
 from ir import models as m
 from ir.diagnostics import Diagnostic
+from ir.semantics import matrix_shape
 from ir.trace import Event
 from ir.validate.context import Sample, ValidationContext
 from ir.validate.describe import where
 from ir.validate.findings import Findings
-from ir.validate.geometry import GlobalAccess, Grid, Rect, global_access, matrix_shape
+from ir.validate.geometry import GlobalAccess, Grid, Rect, global_access
 
 
 def _stores_by_tile(ctx: ValidationContext, sample: Sample) -> dict[int, list[tuple[int, Event, GlobalAccess]]]:
@@ -20,17 +21,20 @@ def _stores_by_tile(ctx: ValidationContext, sample: Sample) -> dict[int, list[tu
     group_runs: dict[tuple[int, int, int], dict[int, list[Event]]] = defaultdict(lambda: defaultdict(list))
     for wave, events in sample.traces.items():
         for event in events:
-            if isinstance(event.op, m.Store):
-                access = global_access(ctx.kernel, event, ctx.value)
+            effects = ctx.effects(event.op)
+            if effects.global_use is None or not effects.global_use.write:
+                continue
+            if effects.group_size is None:
+                access = global_access(effects, event, ctx.value)
                 if access is not None:
                     by_tile[event.tile_iter].append((wave, event, access))
-            elif isinstance(event.op, m.GroupStore):
-                group = wave // event.op.group_size
+            else:
+                group = wave // effects.group_size
                 group_runs[(id(event.op), group, event.tile_iter)][wave].append(event)
     for (_, _, tile_iter), runs in group_runs.items():
         wave = min(runs)
         for event in runs[wave]:
-            access = global_access(ctx.kernel, event, ctx.value)
+            access = global_access(ctx.effects(event.op), event, ctx.value)
             if access is not None:
                 by_tile[tile_iter].append((wave, event, access))
     return by_tile
@@ -44,7 +48,8 @@ def check_store_coverage(ctx: ValidationContext) -> list[Diagnostic]:
     launch = ctx.kernel.launch
     bm, bn = launch.block_m, launch.block_n
     for sample in ctx.blocks:
-        c_rows, c_cols = matrix_shape(ctx.kernel, "C", sample.problem)
+        p = sample.problem
+        c_rows, c_cols = matrix_shape(ctx.kernel, "C", (p.m, p.n, p.k))
         by_tile = _stores_by_tile(ctx, sample)
         for tile_iter, (tile_row, tile_col) in enumerate(sample.tiles):
             stores = by_tile.get(tile_iter, [])

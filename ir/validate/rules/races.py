@@ -25,7 +25,7 @@ from ir.trace import Event
 from ir.validate.context import Sample, ValidationContext
 from ir.validate.describe import where
 from ir.validate.findings import Findings
-from ir.validate.geometry import Grid, SharedAccess, shared_access
+from ir.validate.geometry import Grid, SharedAccess, shared_accesses
 
 BufferKey = tuple[str, int]  # (shared tile, pipeline buffer)
 
@@ -34,6 +34,7 @@ BufferKey = tuple[str, int]  # (shared tile, pipeline buffer)
 class _InFlight:
     event: Event
     issue_phase: int
+    counter: str  # what completes it (``ir.semantics.Pending``)
     access: Optional[SharedAccess] = None  # async group load: the shared share it writes
     stage: Optional[str] = None  # stage load: the stage buffer it fills
 
@@ -58,8 +59,8 @@ class _Findings:
     asynchronous: Findings
 
 
-def _is_async(access: SharedAccess) -> bool:
-    return isinstance(access.event.op, m.GroupLoad) and access.event.op.is_async
+def _is_async(ctx: ValidationContext, access: SharedAccess) -> bool:
+    return ctx.effects(access.event.op).completes is not None
 
 
 def _buffer_name(ctx: ValidationContext, access: SharedAccess) -> str:
@@ -78,26 +79,29 @@ def _walk_wave(ctx: ValidationContext, sample: Sample, wave: int, found: _Findin
     queue: list[_InFlight] = []
     for position, event in enumerate(sample.traces[wave]):
         op = event.op
-        if isinstance(op, m.Barrier):
+        effects = ctx.effects(op)
+        if effects.barrier:
             phase += 1
             continue
-        if isinstance(op, m.AsyncWait):
-            while len(queue) > op.pending:
-                item = queue.pop(0)
+        if effects.retires is not None:
+            retire = effects.retires
+            waiting = [item for item in queue if item.counter == retire.counter]
+            for item in waiting[: max(0, len(waiting) - retire.keep)]:
+                queue.remove(item)
                 if item.access is not None:
                     run.live.append((item.issue_phase, phase, item.access))
                     run.actions[phase].append(("write", item.access))
-            continue
-        if isinstance(op, m.StageLoad):
-            earlier = next((item for item in queue if item.stage == op.dst), None)
+        counter = effects.completes.counter if effects.completes is not None else None
+        for stage in effects.stage_writes:
+            earlier = next((item for item in queue if item.stage == stage), None)
             if earlier is not None:
-                _report_overwrite(ctx, sample, wave, event, earlier, op.dst, "the registers of stage buffer", found)
-            queue.append(_InFlight(event, phase, stage=op.dst))
-            continue
-        access = shared_access(ctx.kernel, wave, event, position, ctx.value)
-        if access is None:
-            continue
-        if access.write:
+                _report_overwrite(ctx, sample, wave, event, earlier, stage, "the registers of stage buffer", found)
+            if counter is not None:
+                queue.append(_InFlight(event, phase, counter, stage=stage))
+        accesses = shared_accesses(effects, wave, event, position, ctx.value)
+        for access in accesses:
+            if not access.write:
+                continue
             for item in queue:
                 mine = item.access
                 if mine is not None and (mine.tile, mine.buffer) == (access.tile, access.buffer):
@@ -106,43 +110,25 @@ def _walk_wave(ctx: ValidationContext, sample: Sample, wave: int, found: _Findin
                         what = f"{mine.rect.intersect(access.rect).text()} of"  # type: ignore[union-attr]
                         _report_overwrite(ctx, sample, wave, event, item, name, what, found)
                         break
-        if isinstance(op, m.StageStore):
-            pending = next((item for item in queue if item.stage == op.src), None)
+        for stage in effects.stage_reads:
+            pending = next((item for item in queue if item.stage == stage), None)
             if pending is not None:
                 found.asynchronous.error(
-                    f"stores stage buffer `{op.src}` to shared memory before its "
+                    f"stores stage buffer `{stage}` to shared memory before its "
                     f"{where(pending.event.op, ctx.kernel)} completed ({sample.instance(event)}); the registers "
                     "are still being filled",
                     op=op,
                     key="stage",
                     waves=(wave,),
-                    buffer=op.src,
+                    buffer=stage,
                     fix="put `k.wait()` (or `k.wait(n)` leaving only later loads pending) between the stage load "
                     "and the stage store",
                 )
-        if isinstance(op, m.GroupLoad) and op.is_async:
-            queue.append(_InFlight(event, phase, access=access))
-            continue
-        if not access.write:
-            for item in queue:
-                mine = item.access
-                if mine is not None and (mine.tile, mine.buffer) == (access.tile, access.buffer):
-                    if mine.rect.overlaps(access.rect):
-                        name = _buffer_name(ctx, access)
-                        found.asynchronous.error(
-                            f"reads {access.rect.text()} of `{name}` while this wave's own "
-                            f"{where(item.event.op, ctx.kernel)} is still writing it ({sample.instance(event)})",
-                            op=op,
-                            key="own",
-                            related=where(item.event.op, ctx.kernel),
-                            waves=(wave,),
-                            buffer=name,
-                            fix="wait for the asynchronous load (`k.wait()`) and then `k.sync()` before reading "
-                            "the tile",
-                        )
-                        break
-        run.live.append((phase, phase, access))
-        run.actions[phase].append(("write" if access.write else "read", access))
+        for access in accesses:
+            if counter is not None and access.write:
+                queue.append(_InFlight(event, phase, counter, access=access))
+                continue
+            _access(ctx, sample, event, access, queue, run, phase, found)
     for item in queue:
         if item.access is None:
             run.never_waited.append(item)
@@ -161,7 +147,7 @@ def _report_overwrite(
 ) -> None:
     """Wave ``wave`` writes (``event``) where its own asynchronous load ``earlier`` is still writing:
     which data lands last depends on timing (write after write)."""
-    kind = "starts a second asynchronous load into" if is_asynchronous(event.op) else "writes"
+    kind = "starts a second asynchronous load into" if ctx.effects(event.op).completes else "writes"
     found.asynchronous.error(
         f"{kind} {what} `{name}` while this wave's own {where(earlier.event.op, ctx.kernel)} into it is still in "
         f"flight ({sample.instance(event)}); which of the two writes lands last depends on timing",
@@ -175,10 +161,32 @@ def _report_overwrite(
     )
 
 
-def is_asynchronous(op: m.Stmt) -> bool:
-    """Whether ``op`` completes only at a later ``AsyncWait`` of its wave (the op fact the hazard
-    model reads; it moves to ``ir.semantics`` with the other op facts)."""
-    return isinstance(op, m.StageLoad) or (isinstance(op, m.GroupLoad) and op.is_async)
+
+def _access(
+    ctx: ValidationContext, sample: Sample, event: Event, access: SharedAccess, queue: list[_InFlight],
+    run: _WaveRun, phase: int, found: _Findings,
+) -> None:
+    """One synchronous shared access of a wave: checked against the wave's own loads in flight."""
+    if not access.write:
+        for item in queue:
+            mine = item.access
+            if mine is not None and (mine.tile, mine.buffer) == (access.tile, access.buffer):
+                if mine.rect.overlaps(access.rect):
+                    name = _buffer_name(ctx, access)
+                    found.asynchronous.error(
+                        f"reads {access.rect.text()} of `{name}` while this wave's own "
+                        f"{where(item.event.op, ctx.kernel)} is still writing it ({sample.instance(event)})",
+                        op=event.op,
+                        key="own",
+                        related=where(item.event.op, ctx.kernel),
+                        waves=(access.wave,),
+                        buffer=name,
+                        fix="wait for the asynchronous load (`k.wait()`) and then `k.sync()` before reading "
+                        "the tile",
+                    )
+                    break
+    run.live.append((phase, phase, access))
+    run.actions[phase].append(("write" if access.write else "read", access))
 
 
 def _report_pair(
@@ -284,7 +292,7 @@ def _check_sample(ctx: ValidationContext, sample: Sample, found: _Findings) -> N
             for access in accesses:
                 if access.write:
                     live_by_wave[key][access.wave] |= grid.bits(access.rect)
-                    if _is_async(access):
+                    if _is_async(ctx, access):
                         in_flight[key][access.wave] |= grid.bits(access.rect)
         completed: dict[BufferKey, int] = defaultdict(int)
         for wave, run in runs.items():

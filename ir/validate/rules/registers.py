@@ -18,7 +18,6 @@ from ir.resources import (
 from ir.validate.context import ValidationContext
 from ir.validate.describe import reg_text
 from ir.validate.findings import Findings
-from ir.validate.refs import stage_refs, tile_names
 
 Storage = Union[m.RegisterTile, m.StageBuffer]
 
@@ -40,7 +39,7 @@ def check_scope(ctx: ValidationContext) -> list[Diagnostic]:
 
     def visit(body: list[m.Stmt], role: Optional[str]) -> None:
         for op in body:
-            for name in tile_names(op):
+            for name in ctx.effects(op).storage:
                 tile = storage.get(name)
                 if tile is None or tile.scope in ("kernel", role):
                     continue
@@ -72,9 +71,9 @@ def check_wasted(ctx: ValidationContext) -> list[Diagnostic]:
     for sample in ctx.samples:
         for wave, events in sample.traces.items():
             for event in events:
-                for name in ctx.info(event.op).storage:
+                for name in ctx.effects(event.op).storage:
                     users[name].add(wave)
-    named = {name for op in ctx.ops for name in tile_names(op)}
+    named = {name for op in ctx.ops for name in ctx.effects(op).storage}
     all_waves = set(range(kernel.launch.num_warps))
     for tile in _storage(kernel).values():
         if tile.scope != "kernel":
@@ -122,7 +121,7 @@ def check_read_before_write(ctx: ValidationContext) -> list[Diagnostic]:
             written: set[tuple[str, int]] = set()
             for event in events:
                 op = event.op
-                info = ctx.info(op)
+                info = ctx.effects(op)
                 for ref in info.reads:
                     index = 0 if ref.index is None else ctx.value(event, ref.index)
                     if (ref.tile, index) in written:
@@ -138,19 +137,20 @@ def check_read_before_write(ctx: ValidationContext) -> list[Diagnostic]:
                         fix="zero accumulators first (`k.zero(acc)` covers the whole array), and load input tiles "
                         "before the mma that uses them; check the array's count against the loop that fills it",
                     )
-                if isinstance(op, m.StageStore) and (op.src, 0) not in written:
+                for stage in info.stage_reads:
+                    if (stage, 0) in written:
+                        continue
                     found.error(
-                        f"stores stage buffer `{op.src}` before any stage load filled it ({sample.instance(event)})",
+                        f"stores stage buffer `{stage}` before any stage load filled it ({sample.instance(event)})",
                         op=op,
-                        key=op.src,
+                        key=stage,
                         waves=(wave,),
-                        buffer=op.src,
+                        buffer=stage,
                         fix="issue `k.stage_load(...)` (and `k.wait()`) before the stage store",
                     )
                 for ref in info.writes:
                     written.add((ref.tile, 0 if ref.index is None else ctx.value(event, ref.index)))
-                if isinstance(op, m.StageLoad):
-                    written.update((name, 0) for name in stage_refs(op))
+                written.update((name, 0) for name in info.stage_writes)
     return found.diagnostics()
 
 

@@ -7,6 +7,7 @@ import operator
 
 from ir import models as m
 from ir.diagnostics import Diagnostic
+from ir.semantics import b_rect
 from ir.validate.context import ValidationContext
 from ir.validate.findings import Findings
 from ir.validate.geometry import Grid, Rect, global_access
@@ -79,24 +80,23 @@ def check_k_coverage(ctx: ValidationContext) -> list[Diagnostic]:
     launch = kernel.launch
     first_op: dict[str, m.Stmt] = {}
     for op in ctx.ops:
-        if isinstance(op, (m.GroupLoad, m.StageLoad)):
-            first_op.setdefault(op.src, op)
+        use = ctx.effects(op).global_use
+        if use is not None and not use.write:
+            first_op.setdefault(use.matrix, op)
     for sample in ctx.blocks:
         loads: dict[str, list[Rect]] = {"A": [], "B": []}
         for events in sample.traces.values():
             for event in events:
-                if isinstance(event.op, (m.GroupLoad, m.StageLoad)):
-                    access = global_access(kernel, event, ctx.value)
+                effects = ctx.effects(event.op)
+                if effects.global_use is not None and not effects.global_use.write:
+                    access = global_access(effects, event, ctx.value)
                     if access is not None:
                         loads[access.matrix].append(access.rect)
         k = sample.problem.k
         for tile_row, tile_col in sample.tiles:
             rows = Rect(tile_row * launch.block_m, (tile_row + 1) * launch.block_m, 0, k)
             cols = (tile_col * launch.block_n, (tile_col + 1) * launch.block_n)
-            if kernel.globals.b_layout == "kn":
-                panels = {"A": rows, "B": Rect(0, k, *cols)}
-            else:
-                panels = {"A": rows, "B": Rect(*cols, 0, k)}
+            panels = {"A": rows, "B": b_rect(kernel.globals.b_layout, (0, k), cols)}
             for operand, panel in panels.items():
                 pieces = [r.shifted(panel.r0, panel.c0) for r in loads[operand]]
                 grid = Grid(panel.r1 - panel.r0, panel.c1 - panel.c0, pieces)

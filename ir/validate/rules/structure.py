@@ -6,9 +6,9 @@ from __future__ import annotations
 from ir import models as m
 from ir.diagnostics import Diagnostic, format_waves
 from ir.expr import BLOCK_COL, BLOCK_ROW, BUILTIN_VARS, NUM_K_TILES, WARP, free_vars, to_text
+from ir.semantics import missing_index, missing_index_fix
 from ir.validate.context import ValidationContext
 from ir.validate.findings import Findings
-from ir.validate.refs import expressions, register_refs, shared_refs, stage_refs
 
 
 def check_roles(ctx: ValidationContext) -> list[Diagnostic]:
@@ -160,7 +160,7 @@ def check_variables(ctx: ValidationContext) -> list[Diagnostic]:
 
     def visit(body: list[m.Stmt], defined: frozenset[str]) -> None:
         for op in body:
-            for expr in expressions(op):
+            for expr in ctx.effects(op).exprs:
                 for name in sorted(free_vars(expr) - defined):
                     if name in (BLOCK_ROW, BLOCK_COL):
                         hint = "block_row / block_col exist only inside the output-tile loop (`with k.tiles():`)"
@@ -202,7 +202,8 @@ def check_references(ctx: ValidationContext) -> list[Diagnostic]:
     shared = {s.name: s for s in kernel.shared}
     stages = {s.name for s in kernel.stages}
     for op in ctx.ops:
-        for ref in register_refs(op):
+        effects = ctx.effects(op)
+        for ref in effects.register_refs:
             tile = registers.get(ref.tile)
             if tile is None:
                 found.error(
@@ -211,15 +212,11 @@ def check_references(ctx: ValidationContext) -> list[Diagnostic]:
                     key=("reg", ref.tile),
                     fix="declare it with `k.register(...)` / `k.accumulator(...)`",
                 )
-            elif ref.index is None and tile.count > 1:
+            elif (problem := missing_index(kernel, ref)) is not None:
                 found.error(
-                    f"`{ref.tile}` is an array of {tile.count} register tiles but the op does not say which one",
-                    op=op,
-                    key=("index", ref.tile),
-                    buffer=ref.tile,
-                    fix=f"index it, e.g. `{ref.tile}[0]`",
+                    problem, op=op, key=("index", ref.tile), buffer=ref.tile, fix=missing_index_fix(kernel, ref)
                 )
-        for ref in shared_refs(op):
+        for ref in effects.shared_refs:
             tile = shared.get(ref.tile)
             if tile is None:
                 found.error(
@@ -228,15 +225,11 @@ def check_references(ctx: ValidationContext) -> list[Diagnostic]:
                     key=("shared", ref.tile),
                     fix="declare it with `k.shared(...)`",
                 )
-            elif ref.buffer is None and tile.buffers > 1:
+            elif (problem := missing_index(kernel, ref)) is not None:
                 found.error(
-                    f"shared tile `{ref.tile}` has {tile.buffers} pipeline buffers but the op does not say which one",
-                    op=op,
-                    key=("buffer", ref.tile),
-                    buffer=ref.tile,
-                    fix=f"pick a buffer, e.g. `{ref.tile}[k % {tile.buffers}]`",
+                    problem, op=op, key=("buffer", ref.tile), buffer=ref.tile, fix=missing_index_fix(kernel, ref)
                 )
-        for name in stage_refs(op):
+        for name in effects.stages:
             if name not in stages:
                 found.error(
                     f"stage buffer `{name}` is not declared",
