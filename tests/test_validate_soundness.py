@@ -337,8 +337,7 @@ def _rejection(name: str) -> Diagnostic:
 
 
 #: Bugs whose rule is still being built (issue 9 items 1 and 3); strict, so each flips when done.
-PENDING = {"block-offset", "zero-once", "zero-in-k-loop", "b-from-a", "prefetch-overwrite", "other-warp-store",
-           "stage-swapped"}
+PENDING = {"block-offset"}
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ir.diagnostics import Diagnostic
 from ir.validate.context import ValidationContext
 from ir.validate.rules import (
+    accumulators,
     barriers,
     bounds,
     collectives,
@@ -60,6 +61,8 @@ RULES: list[Rule] = [
     Rule("registers.budget-warpgroups", registers.check_budget_warpgroups),
     Rule("shared-memory.capacity", shared_memory.check_capacity),
     Rule("structure.unreachable", reachability.check_unreachable),
+    Rule("accumulators.shared-matrix", accumulators.check_shared_matrix),
+    Rule("accumulators.operand-matrix", accumulators.check_operand_matrix),
     # with concrete values, on the representative problems
     Rule("shapes.register-index", bounds.check_register_index, needs_trace=True),
     Rule("shapes.buffer-index", bounds.check_buffer_index, needs_trace=True),
@@ -74,5 +77,9 @@ RULES: list[Rule] = [
     Rule("races.uninitialised-read", races.check_uninitialised_reads, needs_trace=True),
     Rule("races.async-incomplete", races.check_async_completion, needs_trace=True),
     Rule("registers.read-before-write", registers.check_read_before_write, needs_trace=True),
+    Rule("accumulators.operand-k", accumulators.check_operand_k, needs_trace=True),
+    Rule("accumulators.foreign-sums", accumulators.check_foreign_sums, needs_trace=True),
+    Rule("accumulators.missing-k", accumulators.check_missing_k, needs_trace=True),
+    Rule("accumulators.store-position", accumulators.check_store_position, needs_trace=True),
     Rule("registers.wasted", registers.check_wasted, needs_trace=True),
 ]
