@@ -27,11 +27,12 @@ from typing import Optional, Union
 
 from ir import models as m
 from ir.diagnostics import Diagnostic
+from ir.semantics import Rect, group_share, tile_rect
 from ir.trace import Event
 from ir.validate.context import Sample, ValidationContext
 from ir.validate.describe import reg_text, where
 from ir.validate.findings import Findings
-from ir.validate.geometry import Rect, global_access, group_share, tile_rect
+from ir.validate.geometry import global_access
 
 # --------------------------------------------------------------------------------------------
 # Static: which matrix each tile holds
@@ -336,7 +337,7 @@ class _Flow:
             group = op.group_size if isinstance(op, m.GroupLoad) else kernel.stage_buffer(op.src).group_size
             first, last = group_share(tile.rows, group, wave)
             if isinstance(op, m.GroupLoad):
-                access = global_access(kernel, event, value)
+                access = global_access(self.ctx.effects(op), event, value)
                 assert access is not None
                 held: Optional[Operand] = Operand(op.src, access.rect, op)
             else:
@@ -348,7 +349,7 @@ class _Flow:
             self.write(own, writes, self.buffer(event, op.dst), piece)
             return
         if isinstance(op, m.StageLoad):
-            access = global_access(kernel, event, value)
+            access = global_access(self.ctx.effects(op), event, value)
             assert access is not None
             state.queue.append((op.dst, Operand(op.src, access.rect, op)))
             return
@@ -440,7 +441,7 @@ class _Flow:
             return
         op: m.Store = event.op  # type: ignore[assignment]
         kernel = self.kernel
-        access = global_access(kernel, event, self.ctx.value)
+        access = global_access(self.ctx.effects(op), event, self.ctx.value)
         assert access is not None
         where_ = self.sample.instance(event)
         k_total = self.sample.problem.k
