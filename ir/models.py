@@ -124,6 +124,10 @@ class RegisterTile(_Model):
     count: int = Field(default=1, ge=1)
     scope: str = "kernel"
     loc: SourceLoc
+    #: A K-slice ring: slot ``s % count`` holds K slice ``s`` (``k.ring``), so the next slice can
+    #: be read while the current one is multiplied. Emitted as the array it is; the validator
+    #: (``accumulators.operand-k`` / ``foreign-sums``) proves every mma reads its own slice.
+    ring: bool = False
 
 
 class StageBuffer(_Model):
@@ -289,6 +293,24 @@ class Barrier(_Op):
     kind: Literal["barrier"] = "barrier"
 
 
+class Cluster(_Op):
+    """A scheduling cluster: a block of ops the compiler keeps whole and in place, closed by a
+    block barrier (``closing``) and a scheduling fence, run at ``priority`` (HipKittens' clusters).
+
+    On AMD the body sits between ``s_setprio(priority)`` and ``s_setprio(0)`` when the priority is
+    above 0, and ``closing`` is an LDS-fenced ``s_barrier`` followed by
+    ``__builtin_amdgcn_sched_barrier(0)``, across which the compiler moves no instruction. On
+    NVIDIA priority and fence are nothing and ``closing`` is ``__syncthreads()``. For the hazard
+    model ``closing`` is an ordinary barrier; a barrier inside the body is an error (it would cut
+    the cluster in two: close this cluster and open another instead)."""
+
+    kind: Literal["cluster"] = "cluster"
+    body: list[Stmt]
+    closing: Barrier
+    priority: int = Field(default=0, ge=0, le=3)
+    label: str = ""
+
+
 class For(_Op):
     """``for (var = start; var < stop; ++var)``. ``unroll`` asks the compiler to unroll (a
     static trip count is fully unrolled)."""
@@ -343,11 +365,12 @@ Stmt = Annotated[
         If,
         RoleBranch,
         ForTiles,
+        Cluster,
     ],
     Field(discriminator="kind"),
 ]
 
-for _model in (For, If, RoleBranch, ForTiles):
+for _model in (For, If, RoleBranch, ForTiles, Cluster):
     _model.model_rebuild()
 
 
@@ -421,7 +444,7 @@ def walk(body: list[Stmt]):  # type: ignore[no-untyped-def]
 
 
 def children(op: Stmt) -> list[list[Stmt]]:
-    if isinstance(op, (For, RoleBranch, ForTiles)):
+    if isinstance(op, (For, RoleBranch, ForTiles, Cluster)):
         return [op.body]
     if isinstance(op, If):
         return [op.then, op.orelse]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Optional
 
 from ir import models as m
 from ir.block_order import tiles_of_block
@@ -43,6 +44,8 @@ class Event:
     branches: tuple[m.Stmt, ...] = field(default=())
     #: Which of the block's output tiles (0, 1, ... for persistent kernels) this op belongs to.
     tile_iter: int = 0
+    #: The scheduling cluster whose body holds this op (its closing barrier included), if any.
+    cluster: Optional[m.Cluster] = None
 
 
 class TraceLimitError(RuntimeError):
@@ -69,6 +72,7 @@ def _run(
     tiles: list[tuple[int, int]],
     counter: list[int],
     tile_iter: list[int],
+    cluster: Optional[m.Cluster] = None,
 ) -> Iterator[Event]:
     for op in body:
         if isinstance(op, m.For):
@@ -76,22 +80,25 @@ def _run(
             saved = env.get(op.var)
             for value in range(start, stop):
                 env[op.var] = value
-                yield from _run(kernel, op.body, env, branches, tiles, counter, tile_iter)
+                yield from _run(kernel, op.body, env, branches, tiles, counter, tile_iter, cluster)
             if saved is None:
                 env.pop(op.var, None)
             else:
                 env[op.var] = saved
         elif isinstance(op, m.If):
             taken = op.then if evaluate(op.cond, env) else op.orelse
-            yield from _run(kernel, taken, env, (*branches, op), tiles, counter, tile_iter)
+            yield from _run(kernel, taken, env, (*branches, op), tiles, counter, tile_iter, cluster)
         elif isinstance(op, m.RoleBranch):
             if env[WARP] in kernel.role(op.role).warps:
-                yield from _run(kernel, op.body, env, (*branches, op), tiles, counter, tile_iter)
+                yield from _run(kernel, op.body, env, (*branches, op), tiles, counter, tile_iter, cluster)
+        elif isinstance(op, m.Cluster):
+            # The body, then the barrier that closes the cluster (an ordinary barrier here).
+            yield from _run(kernel, [*op.body, op.closing], env, branches, tiles, counter, tile_iter, op)
         elif isinstance(op, m.ForTiles):
             for index, (row, col) in enumerate(tiles):
                 env[BLOCK_ROW], env[BLOCK_COL] = row, col
                 tile_iter[0] = index
-                yield from _run(kernel, op.body, env, branches, tiles, counter, tile_iter)
+                yield from _run(kernel, op.body, env, branches, tiles, counter, tile_iter, cluster)
             env.pop(BLOCK_ROW, None)
             env.pop(BLOCK_COL, None)
         else:
@@ -100,7 +107,7 @@ def _run(
                 raise TraceLimitError(
                     f"wave {env[WARP]} executed more than {MAX_EVENTS_PER_WAVE} ops; a loop bound is likely wrong"
                 )
-            yield Event(op=op, env=dict(env), branches=branches, tile_iter=tile_iter[0])
+            yield Event(op=op, env=dict(env), branches=branches, tile_iter=tile_iter[0], cluster=cluster)
 
 
 def split_phases(events: list[Event]) -> list[list[Event]]:

@@ -113,8 +113,8 @@ def store_then_reuse_kernel() -> m.Kernel:
 
 
 def barrier_kinds_kernel() -> m.Kernel:
-    """Barriers in uniform code, under a uniform condition, and in a loop whose trip count
-    depends on the wave."""
+    """Barriers in uniform code, under a uniform condition, in a loop whose trip count depends
+    on the wave, and closing scheduling clusters (with and without a priority)."""
     k = tg.Kernel("barrier_kinds", warps=2, block=(16, 16), k_step=16)
     k.sync()
     with k.when(k.num_k_tiles > 1):
@@ -123,6 +123,10 @@ def barrier_kinds_kernel() -> m.Kernel:
         k.sync()
     with k.k_loop():
         k.sync()
+        with k.cluster(priority=1, label="first"):
+            pass
+        with k.cluster():
+            pass
     return k.build()
 
 
@@ -490,7 +494,8 @@ def test_launch_constants_and_grid() -> None:
         "constexpr int NUM_XCDS = 4;",
         "constexpr int XCD_CHUNK = 1;",
         "using _gl_C = gl<bf16, -1, -1, -1, -1>;",
-        "__global__ __launch_bounds__(NUM_THREADS, 1)",
+        # HIP's second bound is waves per SIMD: one block of 8 waves per CU is 2 per SIMD
+        "__global__ __launch_bounds__(NUM_THREADS, 2)",
         "dim3 grid() { return dim3(std::min<int>(PERSISTENT_BLOCKS, (c.rows() / BLOCK_M) * (c.cols() / BLOCK_N))); }",
         "for (int tile_id = first_tile_id; tile_id < num_tiles; tile_id += gridDim.x) {",
         "tg::set_max_registers<200>();",

@@ -32,6 +32,8 @@ STATIC_CLASSES = (
     "zero_dropped",
     "store_dropped",
     "store_in_elements",
+    "cluster_spans_barrier",
+    "ring_rotated",
 )
 
 FAMILIES = example_names()

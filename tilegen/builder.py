@@ -119,6 +119,23 @@ class RegisterTile(RegView):
         return (self.tile.rows, self.tile.cols)
 
 
+class Ring(RegisterTile):
+    """Handle for a K-slice ring (``k.ring``): ``ring[s]`` is the slot holding K slice ``s``."""
+
+    def __getitem__(self, slice_index: ExprLike) -> RegView:
+        depth = self.tile.count
+        if isinstance(slice_index, int):
+            return RegView(self.tile, as_expr(slice_index % depth))
+        return RegView(self.tile, as_expr(slice_index) % depth)
+
+    def __iter__(self) -> Iterator[RegView]:
+        return (RegView(self.tile, as_expr(i)) for i in range(self.tile.count))
+
+    @property
+    def depth(self) -> int:
+        return self.tile.count
+
+
 @dataclass(frozen=True)
 class StageBuffer:
     buffer: m.StageBuffer
@@ -336,6 +353,26 @@ class Kernel:
         )
         self._registers.append(tile)
         return RegisterTile(tile)
+
+    def ring(
+        self, name: str, rows: int, cols: int, *, depth: int = 2, dtype: m.Dtype = "bf16", scope: Optional[Role] = None
+    ) -> Ring:
+        """A ring of ``depth`` register tiles for K slices: ``ring[s]`` is the slot of slice ``s``
+        (``s % depth``), so slice ``s + 1`` is read into its slot while slice ``s`` is multiplied."""
+        if depth < 1:
+            raise BuildError(f"ring `{name}` needs a depth of at least 1, got {depth}")
+        tile = m.RegisterTile(
+            name=name,
+            rows=rows,
+            cols=cols,
+            dtype=dtype,
+            count=depth,
+            scope=self._scope(scope),
+            loc=_caller_loc(),
+            ring=True,
+        )
+        self._registers.append(tile)
+        return Ring(tile)
 
     def stage(
         self, name: str, like: SharedLike, *, group: Optional[int] = None, scope: Optional[Role] = None
@@ -587,6 +624,25 @@ class Kernel:
         finally:
             self._close_block()
             self._last_if = None
+
+    @contextlib.contextmanager
+    def cluster(self, priority: int = 0, label: str = "") -> Iterator[None]:
+        """A scheduling cluster (HipKittens): the ops of the ``with`` block stay together and in
+        place in the machine code, at ``priority`` (``s_setprio``; 1 for MFMA clusters), and the
+        block ends with a barrier and a scheduling fence. Use consecutive clusters instead of
+        ``k.sync()`` between them; a ``k.sync()`` inside a cluster is an error."""
+        if not 0 <= priority <= 3:
+            raise BuildError(f"cluster priority must be 0..3 (s_setprio), got {priority}")
+        loc = _caller_loc()
+
+        def make(body: list) -> m.Cluster:
+            return m.Cluster(body=body, closing=m.Barrier(loc=loc), priority=priority, label=label, loc=loc)
+
+        self._frames.append(_Frame("cluster", [], make=make, role=self._frames[-1].role))
+        try:
+            yield
+        finally:
+            self._close_block()
 
     @contextlib.contextmanager
     def tiles(self) -> Iterator[None]:

@@ -428,7 +428,7 @@ class Mutation:
                         continue
                 if isinstance(op, m.If):
                     op = op.model_copy(update={"then": rewrite(op.then), "orelse": rewrite(op.orelse)})
-                elif isinstance(op, (m.For, m.RoleBranch, m.ForTiles)):
+                elif isinstance(op, (m.For, m.RoleBranch, m.ForTiles, m.Cluster)):
                     op = op.model_copy(update={"body": rewrite(op.body)})
                 out.append(op)
             return out
@@ -470,6 +470,39 @@ def _shift_subtile(op: m.Stmt) -> list[m.Stmt]:
     return [op.model_copy(update={"row": op.row + 1})]
 
 
+def _wait_one_higher(op: m.Stmt) -> list[m.Stmt]:
+    assert isinstance(op, m.AsyncWait)
+    return [op.model_copy(update={"pending": op.pending + 1})]
+
+
+def _barrier_inside(op: m.Stmt) -> list[m.Stmt]:
+    assert isinstance(op, m.Cluster)
+    half = len(op.body) // 2
+    return [op.model_copy(update={"body": [*op.body[:half], m.Barrier(loc=op.loc), *op.body[half:]]})]
+
+
+def _ring_operand(kernel: m.Kernel, op: m.Stmt) -> Optional[str]:
+    """The mma operand (``a`` first, else ``b``) read from a K-slice ring (``k.ring``) at a fixed
+    slot."""
+    if not isinstance(op, m.Mma):
+        return None
+    for name in ("a", "b"):
+        ref: m.RegRef = getattr(op, name)
+        tile = kernel.register_tile(ref.tile)
+        if isinstance(ref.index, Const) and tile.ring and tile.count > 1:
+            return name
+    return None
+
+
+def _rotate_ring(kernel: m.Kernel, op: m.Stmt) -> list[m.Stmt]:
+    name = _ring_operand(kernel, op)
+    assert name is not None
+    ref: m.RegRef = getattr(op, name)
+    count = kernel.register_tile(ref.tile).count
+    slot = Const(value=(ref.index.value + 1) % count)  # type: ignore[union-attr]
+    return [op.model_copy(update={name: ref.model_copy(update={"index": slot})})]
+
+
 _WARP = Var(name=WARP)
 
 #: One planted bug per class the user has lost days to, by name.
@@ -504,12 +537,37 @@ MUTATIONS: dict[str, Mutation] = {
         Mutation("store_dropped", "one store of C removed", _is_(m.Store, m.GroupStore), lambda kernel, op: []),
         Mutation("barrier_removed", "one barrier removed", _is_(m.Barrier), lambda kernel, op: []),
         Mutation(
+            "cluster_spans_barrier",
+            "a barrier inside a scheduling cluster",
+            _is_(m.Cluster),
+            lambda kernel, op: _barrier_inside(op),
+        ),
+        Mutation(
+            "ring_rotated",
+            "an mma reading the next slot of a register ring (the K slice one off)",
+            lambda kernel, op: _ring_operand(kernel, op) is not None,
+            _rotate_ring,
+        ),
+        Mutation(
             "store_in_elements",
             "store coordinates in elements instead of tiles",
             _is_(m.Store),
             _store_in_elements,
         ),
     )
+}
+
+
+#: Bugs only where the planted site is tight: a wait that leaves one more load in flight is wrong
+#: where the wait was exact (the examples' graded waits), harmless where it had slack (a wait(1)
+#: where wait(2) would do). Tests plant them at the sites they know are tight.
+TIGHT_SITE_MUTATIONS: dict[str, Mutation] = {
+    "wait_count_too_high": Mutation(
+        "wait_count_too_high",
+        "an async wait that leaves one more load in flight than the schedule allows",
+        _is_(m.AsyncWait),
+        lambda kernel, op: _wait_one_higher(op),
+    ),
 }
 
 

@@ -184,7 +184,7 @@ _LEAF_KINDS = (
     "group_store",
     "barrier",
 )
-_CONTROL_KINDS = ("for", "if", "role", "for_tiles")
+_CONTROL_KINDS = ("for", "if", "role", "for_tiles", "cluster")
 #: Every op kind of the IR this emitter turns into code (tests compare it with ir.models.Stmt).
 HANDLED_KINDS = frozenset(_LEAF_KINDS + _CONTROL_KINDS)
 
@@ -354,6 +354,7 @@ class _Emitter:
             "module_name": module_name,
             "shared_bytes": dynamic_shared_memory(kernel, self.target),
             "nodes": nodes,
+            "launch_bounds_min": launch_bounds_min(launch, self.target),
         }
 
     def _scalars(self) -> list[dict[str, str]]:
@@ -421,6 +422,8 @@ class _Emitter:
                 orelse=self._body(op.orelse, False),
                 info={"cond": op.cond},
             )
+        if isinstance(op, m.Cluster):
+            return self._cluster(op, uniform)
         assert isinstance(op, m.RoleBranch)
         role = self.kernel.role(op.role)
         inner: list[Node] = []
@@ -433,6 +436,24 @@ class _Emitter:
             f"Role `{role.name}`: {_waves(role)} ({where([op.loc])})",
             body=inner,
             info={"role": role.name, "first": role.first, "end": role.first + role.count},
+        )
+
+    def _cluster(self, op: m.Cluster, uniform: bool) -> Node:
+        """A scheduling cluster: its body at its priority, then the barrier and scheduling fence
+        that close it (tg::cluster_barrier; the runtime of each target lowers both)."""
+        self.uses_extensions = True
+        what = f"`{op.label}`" if op.label else "cluster"
+        priority = f" at priority {op.priority}" if op.priority else ""
+        return Node(
+            "cluster",
+            f"Scheduling {what}{priority}, closed by a barrier and a scheduling fence the compiler moves "
+            f"nothing across ({where([op.loc])})",
+            extension=True,
+            body=self._body(op.body, uniform),
+            info={
+                "priority": op.priority,
+                "end": f"End of {what}: {'priority back to 0, ' if op.priority else ''}barrier, scheduling fence",
+            },
         )
 
     def _budget_node(self, role: m.Role, reason: str = "") -> Node:
@@ -704,6 +725,16 @@ class _Emitter:
 # --------------------------------------------------------------------------------------------
 
 
+def launch_bounds_min(launch: m.Launch, target: Target) -> int:
+    """The second argument of ``__launch_bounds__``. CUDA reads it as blocks per SM; HIP reads it
+    as waves per SIMD (execution unit), so on AMD ``min_blocks_per_cu`` blocks of ``num_warps``
+    waves become ceil(num_warps / 4) x min_blocks_per_cu waves on each of the CU's 4 SIMDs (an
+    8-wave block at one block per CU: 2, as HipKittens' 8-wave GEMMs write)."""
+    if target.is_amd:
+        return -(-launch.num_warps // 4) * launch.min_blocks_per_cu
+    return launch.min_blocks_per_cu
+
+
 def _chain_roles(nodes: list[Node]) -> list[Node]:
     """Join adjacent branches of different roles into one ``if / else if`` chain.
 
@@ -823,7 +854,7 @@ class _Liveness:
                 if new == head:
                     return head
                 head = new
-        if isinstance(op, m.ForTiles):
+        if isinstance(op, (m.ForTiles, m.Cluster)):
             return self._body(op.body, live)
         if isinstance(op, m.If):
             return self._body(op.then, live) | self._body(op.orelse, live)

@@ -236,6 +236,7 @@ class BlockRun:
         self.phase = 0
         self.accesses: list[Access] = []
         self.group_runs: dict[tuple[int, int], _GroupRun] = {}
+        self.block_group_runs: dict[tuple[int, int], _GroupRun] = {}
         #: Uninitialised reads wait for the phase's race check: a race explains them better.
         self.deferred = Findings()
         self._zeros: dict[tuple[int, int], torch.Tensor] = {}
@@ -272,6 +273,8 @@ class BlockRun:
                 for event in self.traces[w]:
                     if isinstance(event.op, m.Barrier):
                         wave.barriers.append(event)
+                        if event.cluster is not None and event.op is not event.cluster.closing:
+                            self._barrier_in_cluster(wave, event)
                         arrived.append(w)
                         break
                     effects = self.run.semantics.of(event.op)
@@ -288,6 +291,10 @@ class BlockRun:
             if not arrived:
                 break
             self._open_phase()
+        findings = Findings()
+        self._check_groups(findings, self.block_group_runs)
+        if findings:
+            raise Hazard(findings)
         for wave in self.waves:
             if wave.pending:
                 first = wave.pending[0].event
@@ -299,6 +306,17 @@ class BlockRun:
                     f"the first was issued with {env_text(first.env)}, and its data never lands",
                     "wait for every asynchronous load (k.wait(0)) before its target is used and before the end",
                 )
+
+    def _barrier_in_cluster(self, wave: _Wave, event: Event) -> NoReturn:
+        cluster: m.Cluster = event.cluster  # type: ignore[assignment]
+        self._fail(
+            "structure.cluster-barrier",
+            wave,
+            event,
+            f"wave {wave.warp} reaches a barrier inside the scheduling cluster of line {cluster.loc.line}; the "
+            "cluster's scheduling fence cannot keep a block that a barrier cuts in two together",
+            "end the cluster where the barrier is (every cluster closes with a barrier) and open a new one",
+        )
 
     def _open_phase(self) -> None:
         self.phase += 1
@@ -400,15 +418,20 @@ class BlockRun:
     # -- checks at the end of a phase ---------------------------------------------------------------
     def _record_group(self, op: m.Stmt, size: int, wave: _Wave, event: Event, signature: tuple) -> None:
         key = (id(op), wave.warp // size)
-        run = self.group_runs.get(key)
+        # A stage load / store moves each warp's own share through its own registers: the warps of
+        # the group need not run it in the same barrier phase (a ping-pong's halves run it one phase
+        # apart), only the same number of times with the same coordinates over the block's run.
+        runs = self.block_group_runs if isinstance(op, (m.StageLoad, m.StageStore)) else self.group_runs
+        run = runs.get(key)
         if run is None:
-            run = self.group_runs[key] = _GroupRun(op, size, wave.warp // size, {}, {})
+            run = runs[key] = _GroupRun(op, size, wave.warp // size, {}, {})
         run.signatures.setdefault(wave.warp, []).append((*signature, event.tile_iter))
         run.events.setdefault(wave.warp, event)
 
-    def _check_groups(self, findings: Findings) -> None:
+    def _check_groups(self, findings: Findings, runs: Optional[dict[tuple[int, int], _GroupRun]] = None) -> None:
         count = len(self.waves)
-        for run in self.group_runs.values():
+        when = f"In barrier phase #{self.phase}" if runs is None else "Over the block's run"
+        for run in (self.group_runs if runs is None else runs).values():
             members = range(run.group * run.size, (run.group + 1) * run.size)
             missing = [w for w in members if w not in run.signatures]
             some = next(iter(run.events.values()))
@@ -423,7 +446,7 @@ class BlockRun:
                     (id(run.op),),
                     message=(
                         f"{text} is a collective of warps {members.start}-{members.stop - 1}: each moves 1/{run.size} "
-                        f"of the tile. In barrier phase #{self.phase} only wave(s) {format_waves(ran)} ran it and "
+                        f"of the tile. {when} only wave(s) {format_waves(ran)} ran it and "
                         f"wave(s) {format_waves(missing)} did not{why}, so part of the tile is never moved. {inside}"
                     ),
                     op=text,
@@ -442,8 +465,8 @@ class BlockRun:
                     "collectives.incomplete-group",
                     (id(run.op),),
                     message=(
-                        f"the warps of group {run.group} run {text} with different coordinates or buffers in barrier "
-                        f"phase #{self.phase}: wave {members.start} ran {reference}, wave {differ[0]} ran "
+                        f"the warps of group {run.group} run {text} with different coordinates or buffers "
+                        f"({when.lower()}): wave {members.start} ran {reference}, wave {differ[0]} ran "
                         f"{run.signatures[differ[0]]} (target, buffer, row, col, tile)"
                     ),
                     op=text,

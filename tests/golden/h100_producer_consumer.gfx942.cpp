@@ -45,7 +45,8 @@ struct h100_producer_consumer_globals {
     size_t dynamic_shared_memory() { return 32768; }
 };
 
-__global__ __launch_bounds__(NUM_THREADS, 1)
+// HIP's second bound counts waves per SIMD: 1 block(s) of 12 waves per CU.
+__global__ __launch_bounds__(NUM_THREADS, 3)
 void h100_producer_consumer_kernel(const h100_producer_consumer_globals g) {
     // Shared tiles: 32768 bytes of dynamic shared memory (examples/h100_producer_consumer.py:40-41)
     extern __shared__ alignment_dummy __shm[];

@@ -38,6 +38,7 @@ struct baseline_4wave_globals {
     size_t dynamic_shared_memory() { return 16384; }
 };
 
+// HIP's second bound counts waves per SIMD: 1 block(s) of 4 waves per CU.
 __global__ __launch_bounds__(NUM_THREADS, 1)
 void baseline_4wave_kernel(const baseline_4wave_globals g) {
     // Shared tiles: 16384 bytes of dynamic shared memory (examples/k01_baseline_4wave.py:12-13)

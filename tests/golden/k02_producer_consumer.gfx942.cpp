@@ -40,7 +40,8 @@ struct producer_consumer_globals {
     size_t dynamic_shared_memory() { return 32768; }
 };
 
-__global__ __launch_bounds__(NUM_THREADS, 1)
+// HIP's second bound counts waves per SIMD: 1 block(s) of 8 waves per CU.
+__global__ __launch_bounds__(NUM_THREADS, 2)
 void producer_consumer_kernel(const producer_consumer_globals g) {
     // Shared tiles: 32768 bytes of dynamic shared memory (examples/k02_producer_consumer.py:17-18)
     extern __shared__ alignment_dummy __shm[];

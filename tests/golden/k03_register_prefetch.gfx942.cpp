@@ -38,6 +38,7 @@ struct register_prefetch_globals {
     size_t dynamic_shared_memory() { return 32768; }
 };
 
+// HIP's second bound counts waves per SIMD: 1 block(s) of 4 waves per CU.
 __global__ __launch_bounds__(NUM_THREADS, 1)
 void register_prefetch_kernel(const register_prefetch_globals g) {
     // Shared tiles: 32768 bytes of dynamic shared memory (examples/k03_register_prefetch.py:19-20)

@@ -38,6 +38,7 @@ struct subtile_16x16_globals {
     size_t dynamic_shared_memory() { return 16384; }
 };
 
+// HIP's second bound counts waves per SIMD: 1 block(s) of 4 waves per CU.
 __global__ __launch_bounds__(NUM_THREADS, 1)
 void subtile_16x16_kernel(const subtile_16x16_globals g) {
     // Shared tiles: 16384 bytes of dynamic shared memory (examples/k05_subtile_16x16.py:14-15)

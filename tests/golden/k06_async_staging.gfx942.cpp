@@ -40,7 +40,8 @@ struct async_staging_globals {
     size_t dynamic_shared_memory() { return 32768; }
 };
 
-__global__ __launch_bounds__(NUM_THREADS, 1)
+// HIP's second bound counts waves per SIMD: 1 block(s) of 8 waves per CU.
+__global__ __launch_bounds__(NUM_THREADS, 2)
 void async_staging_kernel(const async_staging_globals g) {
     // Shared tiles: 32768 bytes of dynamic shared memory (examples/k06_async_staging.py:16-17)
     extern __shared__ alignment_dummy __shm[];

@@ -40,7 +40,8 @@ struct pingpong_8wave_globals {
     size_t dynamic_shared_memory() { return 65536; }
 };
 
-__global__ __launch_bounds__(NUM_THREADS, 1)
+// HIP's second bound counts waves per SIMD: 1 block(s) of 8 waves per CU.
+__global__ __launch_bounds__(NUM_THREADS, 2)
 void pingpong_8wave_kernel(const pingpong_8wave_globals g) {
     // Shared tiles: 65536 bytes of dynamic shared memory (examples/pingpong_8wave.py:25-26)
     extern __shared__ alignment_dummy __shm[];

@@ -16,6 +16,7 @@ from ir.validate.rules import (
     accumulators,
     barriers,
     bounds,
+    clusters,
     collectives,
     coverage,
     races,
@@ -47,6 +48,7 @@ RULES: list[Rule] = [
     Rule("structure.launch", structure.check_launch, gate=True),
     Rule("structure.tile-loop", structure.check_tile_loop, gate=True),
     Rule("structure.variables", structure.check_variables, gate=True),
+    Rule("structure.cluster-barrier", clusters.check_cluster_barriers),
     # shapes and types, from the IR
     Rule("shapes.tile-dims", shapes.check_tile_dims),
     Rule("shapes.block-dims", shapes.check_block_dims),

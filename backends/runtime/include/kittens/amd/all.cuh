@@ -12,3 +12,4 @@
 #include "register.cuh"
 #include "shared.cuh"
 #include "tilegen_ext.cuh"
+#include "sched.cuh"

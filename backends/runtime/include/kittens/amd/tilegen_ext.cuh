@@ -45,9 +45,9 @@ __device__ __forceinline__ void async_wait() {
 // LDS access across it. Global loads in flight (tg::stage_load) are not waited for by the fences
 // (clang 15 itself still puts s_waitcnt vmcnt(0) before every s_barrier; see docs/amd.md).
 __device__ __forceinline__ void barrier() {
-    __atomic_work_item_fence(__CLK_LOCAL_MEM_FENCE, __memory_order_release, __memory_scope_work_group);
+    __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup");
     __builtin_amdgcn_s_barrier();
-    __atomic_work_item_fence(__CLK_LOCAL_MEM_FENCE, __memory_order_acquire, __memory_scope_work_group);
+    __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
 }
 
 // A role's register budget. CDNA allocates the same VGPRs to every wave of a kernel and has no

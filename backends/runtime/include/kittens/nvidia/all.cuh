@@ -11,3 +11,4 @@
 #include "mbarrier.cuh"
 #include "tma.cuh"
 #include "wgmma.cuh"
+#include "sched.cuh"
