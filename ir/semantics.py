@@ -457,3 +457,11 @@ def _if(kernel: m.Kernel, op: m.If) -> OpEffects:
 @semantics_of(m.RoleBranch, m.ForTiles)
 def _scope(kernel: m.Kernel, op: Any) -> OpEffects:
     return OpEffects()
+
+
+@semantics_of(m.Cluster)
+def _cluster(kernel: m.Kernel, op: m.Cluster) -> OpEffects:
+    """A scheduling cluster is a scope: its body's ops have their own effects, and the barrier
+    that closes it (``op.closing``, run after the body) is an ordinary ``Barrier``. Its priority
+    and scheduling fence change when instructions issue, never what they compute."""
+    return OpEffects()

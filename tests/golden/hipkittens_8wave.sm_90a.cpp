@@ -53,7 +53,7 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     st_bf<128, 64> (&As) = al.allocate<st_bf<128, 64>>();
     st_bf<128, 64> (&Bs) = al.allocate<st_bf<128, 64>>();
 
-    // Register tiles of every wave (examples/hipkittens_8wave.py:35-37)
+    // Register tiles of every wave (examples/hipkittens_8wave.py:35-36)
     rt_fl<32, 32, ducks::rt_layout::col> C_accum[2];
     rt_bf<32, 16> a_top[2];
     rt_bf<32, 16> a_bottom[2];
@@ -83,33 +83,33 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     const int block_row = band_first_row + in_band % band_rows;
     const int block_col = in_band / band_rows;
 
-    // Zero C_accum (examples/hipkittens_8wave.py:78)
+    // Zero C_accum (examples/hipkittens_8wave.py:77)
     zero(C_accum[0]);
     zero(C_accum[1]);
 
-    // Global -> shared: A -> As, B -> Bs; groups of 8 waves (examples/hipkittens_8wave.py:79-80)
+    // Global -> shared: A -> As, B -> Bs; groups of 8 waves (examples/hipkittens_8wave.py:78-79)
     G8::load(As, g.a, {0, 0, block_row, 0});
     G8::load(Bs, g.b, {0, 0, block_col, 0});
 
-    // Block barrier (examples/hipkittens_8wave.py:81)
+    // Block barrier (examples/hipkittens_8wave.py:80)
     __syncthreads();
 
-    // Condition (examples/hipkittens_8wave.py:82)
+    // Condition (examples/hipkittens_8wave.py:81)
     if (warp_id / 4 == 1) {
-        // Block barrier in divergent code: waves match barriers by count (examples/hipkittens_8wave.py:83)
+        // Block barrier in divergent code: waves match barriers by count (examples/hipkittens_8wave.py:82)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::barrier();
     }
 
-    // K loop (examples/hipkittens_8wave.py:84)
+    // K loop (examples/hipkittens_8wave.py:83)
     for (int k = 0; k < num_k_tiles - 1; ++k) {
-        // Scheduling `A in flight, read slice 0`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:55)
+        // Scheduling `A in flight, read slice 0`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:54)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
-        // Stage global -> registers, asynchronous until an async wait: A -> a_next (examples/hipkittens_8wave.py:57)
+        // Stage global -> registers, asynchronous until an async wait: A -> a_next (examples/hipkittens_8wave.py:56)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::stage_load<8>(a_next, g.a, {0, 0, block_row, k + 1});
 
-        // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:44-46)
+        // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:43-45)
         load(a_top[0], subtile_inplace<32, 16>(As, {warp_id / 4, 0}));
         load(a_bottom[0], subtile_inplace<32, 16>(As, {warp_id / 4 + 2, 0}));
         load(b[0], subtile_inplace<32, 16>(Bs, {warp_id % 4, 0}));
@@ -118,10 +118,10 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::cluster_barrier();
 
-        // Scheduling `mma slice 0` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:49)
+        // Scheduling `mma slice 0` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:48)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::set_priority<1>();
-        // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:50-51)
+        // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:49-50)
         mma_ABt(C_accum[0], a_top[0], b[0], C_accum[0]);
         mma_ABt(C_accum[1], a_bottom[0], b[0], C_accum[1]);
 
@@ -130,9 +130,9 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         tg::set_priority<0>();
         tg::cluster_barrier();
 
-        // Scheduling `read slice 1`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:61)
+        // Scheduling `read slice 1`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:60)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
-        // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:44-46)
+        // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:43-45)
         load(a_top[1], subtile_inplace<32, 16>(As, {warp_id / 4, 1}));
         load(a_bottom[1], subtile_inplace<32, 16>(As, {warp_id / 4 + 2, 1}));
         load(b[1], subtile_inplace<32, 16>(Bs, {warp_id % 4, 1}));
@@ -141,10 +141,10 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::cluster_barrier();
 
-        // Scheduling `mma slice 1` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:49)
+        // Scheduling `mma slice 1` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:48)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::set_priority<1>();
-        // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:50-51)
+        // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:49-50)
         mma_ABt(C_accum[0], a_top[1], b[1], C_accum[0]);
         mma_ABt(C_accum[1], a_bottom[1], b[1], C_accum[1]);
 
@@ -153,13 +153,13 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         tg::set_priority<0>();
         tg::cluster_barrier();
 
-        // Scheduling `B in flight, read the last slices`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:64)
+        // Scheduling `B in flight, read the last slices`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:63)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
-        // Stage global -> registers, asynchronous until an async wait: B -> b_next (examples/hipkittens_8wave.py:66)
+        // Stage global -> registers, asynchronous until an async wait: B -> b_next (examples/hipkittens_8wave.py:65)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::stage_load<8>(b_next, g.b, {0, 0, block_col, k + 1});
 
-        // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:44-46)
+        // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:43-45)
         load(a_top[0], subtile_inplace<32, 16>(As, {warp_id / 4, 2}));
         load(a_bottom[0], subtile_inplace<32, 16>(As, {warp_id / 4 + 2, 2}));
         load(b[0], subtile_inplace<32, 16>(Bs, {warp_id % 4, 2}));
@@ -171,10 +171,10 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::cluster_barrier();
 
-        // Scheduling `mma slice 2` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:49)
+        // Scheduling `mma slice 2` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:48)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::set_priority<1>();
-        // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:50-51)
+        // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:49-50)
         mma_ABt(C_accum[0], a_top[0], b[0], C_accum[0]);
         mma_ABt(C_accum[1], a_bottom[0], b[0], C_accum[1]);
 
@@ -183,21 +183,21 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         tg::set_priority<0>();
         tg::cluster_barrier();
 
-        // Scheduling `next tile -> LDS`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:70)
+        // Scheduling `next tile -> LDS`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:69)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
-        // Wait until at most 1 of this wave's asynchronous loads are in flight (examples/hipkittens_8wave.py:72)
+        // Wait until at most 1 of this wave's asynchronous loads are in flight (examples/hipkittens_8wave.py:71)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::async_wait<1>();
 
-        // Staged registers -> shared: a_next -> As (examples/hipkittens_8wave.py:73)
+        // Staged registers -> shared: a_next -> As (examples/hipkittens_8wave.py:72)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::stage_store<8>(As, a_next);
 
-        // Wait until at most 0 of this wave's asynchronous loads are in flight (examples/hipkittens_8wave.py:74)
+        // Wait until at most 0 of this wave's asynchronous loads are in flight (examples/hipkittens_8wave.py:73)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::async_wait<0>();
 
-        // Staged registers -> shared: b_next -> Bs (examples/hipkittens_8wave.py:75)
+        // Staged registers -> shared: b_next -> Bs (examples/hipkittens_8wave.py:74)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::stage_store<8>(Bs, b_next);
 
@@ -205,10 +205,10 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::cluster_barrier();
 
-        // Scheduling `mma slice 3` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:49)
+        // Scheduling `mma slice 3` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:48)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::set_priority<1>();
-        // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:50-51)
+        // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:49-50)
         mma_ABt(C_accum[0], a_top[1], b[1], C_accum[0]);
         mma_ABt(C_accum[1], a_bottom[1], b[1], C_accum[1]);
 
@@ -218,9 +218,9 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         tg::cluster_barrier();
     }
 
-    // Scheduling `A in flight, read slice 0`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:55)
+    // Scheduling `A in flight, read slice 0`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:54)
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
-    // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:44-46)
+    // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:43-45)
     load(a_top[0], subtile_inplace<32, 16>(As, {warp_id / 4, 0}));
     load(a_bottom[0], subtile_inplace<32, 16>(As, {warp_id / 4 + 2, 0}));
     load(b[0], subtile_inplace<32, 16>(Bs, {warp_id % 4, 0}));
@@ -229,10 +229,10 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
     tg::cluster_barrier();
 
-    // Scheduling `mma slice 0` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:49)
+    // Scheduling `mma slice 0` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:48)
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
     tg::set_priority<1>();
-    // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:50-51)
+    // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:49-50)
     mma_ABt(C_accum[0], a_top[0], b[0], C_accum[0]);
     mma_ABt(C_accum[1], a_bottom[0], b[0], C_accum[1]);
 
@@ -241,9 +241,9 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     tg::set_priority<0>();
     tg::cluster_barrier();
 
-    // Scheduling `read slice 1`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:61)
+    // Scheduling `read slice 1`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:60)
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
-    // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:44-46)
+    // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:43-45)
     load(a_top[1], subtile_inplace<32, 16>(As, {warp_id / 4, 1}));
     load(a_bottom[1], subtile_inplace<32, 16>(As, {warp_id / 4 + 2, 1}));
     load(b[1], subtile_inplace<32, 16>(Bs, {warp_id % 4, 1}));
@@ -252,10 +252,10 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
     tg::cluster_barrier();
 
-    // Scheduling `mma slice 1` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:49)
+    // Scheduling `mma slice 1` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:48)
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
     tg::set_priority<1>();
-    // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:50-51)
+    // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:49-50)
     mma_ABt(C_accum[0], a_top[1], b[1], C_accum[0]);
     mma_ABt(C_accum[1], a_bottom[1], b[1], C_accum[1]);
 
@@ -264,9 +264,9 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     tg::set_priority<0>();
     tg::cluster_barrier();
 
-    // Scheduling `B in flight, read the last slices`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:64)
+    // Scheduling `B in flight, read the last slices`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:63)
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
-    // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:44-46)
+    // Shared -> registers: As -> a_top, As -> a_bottom, Bs -> b (examples/hipkittens_8wave.py:43-45)
     load(a_top[0], subtile_inplace<32, 16>(As, {warp_id / 4, 2}));
     load(a_bottom[0], subtile_inplace<32, 16>(As, {warp_id / 4 + 2, 2}));
     load(b[0], subtile_inplace<32, 16>(Bs, {warp_id % 4, 2}));
@@ -278,10 +278,10 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
     tg::cluster_barrier();
 
-    // Scheduling `mma slice 2` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:49)
+    // Scheduling `mma slice 2` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:48)
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
     tg::set_priority<1>();
-    // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:50-51)
+    // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:49-50)
     mma_ABt(C_accum[0], a_top[0], b[0], C_accum[0]);
     mma_ABt(C_accum[1], a_bottom[0], b[0], C_accum[1]);
 
@@ -290,16 +290,16 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     tg::set_priority<0>();
     tg::cluster_barrier();
 
-    // Scheduling `next tile -> LDS`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:70)
+    // Scheduling `next tile -> LDS`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:69)
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
     // End of `next tile -> LDS`: barrier, scheduling fence
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
     tg::cluster_barrier();
 
-    // Scheduling `mma slice 3` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:49)
+    // Scheduling `mma slice 3` at priority 1, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:48)
     // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
     tg::set_priority<1>();
-    // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:50-51)
+    // mma_ABt: C_accum += a_top @ b^T, C_accum += a_bottom @ b^T (examples/hipkittens_8wave.py:49-50)
     mma_ABt(C_accum[0], a_top[1], b[1], C_accum[0]);
     mma_ABt(C_accum[1], a_bottom[1], b[1], C_accum[1]);
 
@@ -308,14 +308,14 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     tg::set_priority<0>();
     tg::cluster_barrier();
 
-    // Condition (examples/hipkittens_8wave.py:87)
+    // Condition (examples/hipkittens_8wave.py:86)
     if (warp_id / 4 == 0) {
-        // Block barrier in divergent code: waves match barriers by count (examples/hipkittens_8wave.py:88)
+        // Block barrier in divergent code: waves match barriers by count (examples/hipkittens_8wave.py:87)
         // tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)
         tg::barrier();
     }
 
-    // Epilogue, registers -> global: C = alpha * C_accum + beta * C (examples/hipkittens_8wave.py:89-90)
+    // Epilogue, registers -> global: C = alpha * C_accum + beta * C (examples/hipkittens_8wave.py:88-89)
     mul(C_accum[0], C_accum[0], g.alpha);
     if (g.beta != 0.f) {
         rt_fl<32, 32, ducks::rt_layout::col> c_prev;
