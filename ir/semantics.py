@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional, TypeVar
 
 from ir import models as m
-from ir.expr import Expr
+from ir.expr import Const, Expr, to_text
 
 Matrix = Literal["A", "B", "C"]
 
@@ -158,6 +158,21 @@ def missing_index(kernel: m.Kernel, ref: Any) -> Optional[str]:
         shared = next((t for t in kernel.shared if t.name == ref.tile), None)
         if shared is not None and ref.buffer is None and shared.buffers > 1:
             return f"shared tile `{ref.tile}` has {shared.buffers} pipeline buffers but the op does not say which one"
+    return None
+
+
+def spurious_index(kernel: m.Kernel, ref: Any) -> Optional[str]:
+    """Why ``ref`` indexes a single register tile, or a single-buffered shared tile, with anything
+    but 0 (the emitted C++ declares no array to index), or None."""
+    zero = Const(value=0)
+    if isinstance(ref, m.RegRef):
+        tile = next((t for t in kernel.registers if t.name == ref.tile), None)
+        if tile is not None and tile.count == 1 and ref.index is not None and ref.index != zero:
+            return f"`{ref.tile}` is a single register tile but is indexed with `{to_text(ref.index)}`"
+    elif isinstance(ref, m.SharedRef):
+        shared = next((t for t in kernel.shared if t.name == ref.tile), None)
+        if shared is not None and shared.buffers == 1 and ref.buffer is not None and ref.buffer != zero:
+            return f"shared tile `{ref.tile}` has one buffer but is used as buffer `{to_text(ref.buffer)}`"
     return None
 
 

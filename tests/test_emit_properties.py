@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import tilegen as tg
-from backends.hip.emitter import EXTENSION_NOTE, HANDLED_KINDS, emit, render
+from backends.hip.emitter import EXTENSION_NOTE, HANDLED_KINDS, UnvalidatedKernel, emit, render
 from ir import models as m
 from ir.diagnostics import ScheduleError
 from ir.expr import WARP, free_vars
@@ -443,30 +443,37 @@ def test_group_store_runs_cooperatively_or_per_wave_with_the_epilogue() -> None:
 
 
 def test_group_store_whose_share_is_not_whole_base_tiles_is_refused() -> None:
+    """Was the emitter's own `emit-group-store`; now a validator rule, so emit() refuses it by
+    validating and render() (unvalidated) refuses it as an unvalidated schedule."""
     k = tg.Kernel("thin_store", warps=4, block=(32, 32), k_step=16)
     Cs = k.shared("Cs", 32, 32, dtype="f32")
     k.store_tile(Cs)
+    kernel = k.build()
     with pytest.raises(ScheduleError) as info:
-        render(k.build(), "gfx942")
-    (diagnostic,) = info.value.errors
-    assert diagnostic.rule == "emit-group-store" and diagnostic.buffer == "Cs"
+        emit(kernel, "gfx942")
+    (diagnostic,) = [d for d in info.value.errors if d.rule == "collectives.group-store-share"]
+    assert diagnostic.buffer == "Cs"
     assert diagnostic.loc is not None and diagnostic.loc.file.endswith("test_emit_properties.py")
-    assert "8 rows" not in diagnostic.fix and "group=" in diagnostic.fix
+    assert "8 rows" not in diagnostic.fix and "group=2" in diagnostic.fix
+    with pytest.raises(UnvalidatedKernel, match=r"collectives\.group-store-share"):
+        render(kernel, "gfx942")
 
 
 # -- names, module, launch -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["store", "warp_id", "int", "G4", "__tile", "_Tile"])
+@pytest.mark.parametrize("bad", ["store", "warp_id", "int", "G4", "__tile", "_Tile", "band"])
 def test_names_the_code_cannot_hold_are_refused_with_the_line(bad: str) -> None:
+    """Was the emitter's own `emit-name`; now the validator's `structure.names`: a schedule that
+    validates always emits (`band` used to validate and then fail in emit)."""
     k = tg.Kernel("names", warps=1, block=(16, 16), k_step=16)
     acc = k.accumulator(bad, 16, 16)
     k.zero(acc)
     k.store(acc)
     with pytest.raises(ScheduleError) as info:
-        render(k.build(), "gfx942")
-    (diagnostic,) = info.value.errors
-    assert diagnostic.rule == "emit-name" and f"`{bad}`" in diagnostic.message
+        emit(k.build(), "gfx942")
+    (diagnostic,) = [d for d in info.value.errors if d.rule == "structure.names"]
+    assert f"`{bad}`" in diagnostic.message
     assert diagnostic.loc is not None and diagnostic.loc.line > 0 and diagnostic.fix
 
 
@@ -475,7 +482,7 @@ def test_loop_variable_names_are_checked_too() -> None:
     with k.loop(2, var="g"):
         k.sync()
     with pytest.raises(ScheduleError, match="loop variable name `g`"):
-        render(k.build(), "gfx942")
+        emit(k.build(), "gfx942")
 
 
 def test_module_name() -> None:

@@ -12,7 +12,6 @@ absolute paths; source locations are printed as the builder recorded them).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,10 +22,10 @@ import jinja2
 
 from backends.hip.block_order_code import Assign, BlockOrder, Let, When, block_order
 from ir import models as m
-from ir.diagnostics import Diagnostic, ScheduleError
 from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, Const, Expr, Var, free_vars, to_cpp
+from ir.names import IDENTIFIER
 from ir.resources import dynamic_shared_memory
-from ir.semantics import Semantics
+from ir.semantics import Semantics, missing_index, spurious_index
 from ir.targets import Target, get_target
 from ir.validate import validate
 
@@ -38,35 +37,16 @@ EXTENSION_NOTE = "tilegen extension: not in HipKittens (see docs/hipkittens-comp
 #: C++ names of the schedule's builtin variables; loop variables keep their own names.
 BUILTIN_NAMES = {WARP: "warp_id", BLOCK_ROW: BLOCK_ROW, BLOCK_COL: BLOCK_COL, NUM_K_TILES: NUM_K_TILES}
 
-_CPP_KEYWORDS = frozenset(
-    """alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
-    char32_t class compl concept const consteval constexpr constinit const_cast continue co_await
-    co_return co_yield decltype default delete do double dynamic_cast else enum explicit export
-    extern false float for friend goto if inline int long mutable namespace new noexcept not not_eq
-    nullptr operator or or_eq private protected public register reinterpret_cast requires return
-    short signed sizeof static static_assert static_cast struct switch template this thread_local
-    throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while
-    xor xor_eq""".split()
-)
-#: Identifiers the emitted code itself declares or calls; a schedule name equal to one of them
-#: would shadow it and break the build with a confusing compiler message.
-_EMITTER_NAMES = frozenset(
-    """g al m py std kittens tg ducks warp_id block_row block_col num_k_tiles tile_id first_tile_id
-    tile_rows tile_cols num_tiles band band_first_row band_rows in_band xcd_full c_prev c_out c_part
-    shared_view BLOCK_M BLOCK_N K_STEP NUM_WARPS NUM_THREADS GROUP_M NUM_XCDS XCD_CHUNK
-    PERSISTENT_BLOCKS zero mul add load store load_async mma_AB mma_ABt subtile_inplace group gl st_bf
-    st_fl rt_bf rt_fl bf16 coord warpid laneid min max dim3 blockIdx blockDim gridDim threadIdx
-    alignment_dummy shared_allocator WARP_THREADS""".split()
-)
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def emit(kernel: m.Kernel, target: str = "gfx942", *, module_name: Optional[str] = None) -> str:
     """HIP source of ``kernel`` for ``target``, after validating it.
 
     ``module_name`` names the pybind11 module (``PYBIND11_MODULE``); it defaults to
-    ``tilegen_<kernel name>``. Raises ``ScheduleError`` when the schedule breaks a rule (the
-    validator's, or one of the few names and shapes only the emitter can check).
+    ``tilegen_<kernel name>``. Raises ``ScheduleError`` when the schedule breaks a rule of the
+    validator; a schedule that validates for ``target`` always emits (the names and shapes the
+    C++ needs are validator rules: ``structure.names``, ``structure.references``,
+    ``collectives.group-store-share``).
     """
     spec = get_target(target)
     validate(kernel, target=spec.name)  # raises ScheduleError, every diagnostic attached, on any error
@@ -78,7 +58,7 @@ def render(kernel: m.Kernel, target: str = "gfx942", *, module_name: Optional[st
     for ``target`` (the compile step) and for tests of the emitter's own mechanics."""
     spec = get_target(target)
     module = module_name if module_name is not None else f"tilegen_{kernel.name}"
-    if not _IDENTIFIER.match(module):
+    if not IDENTIFIER.match(module):
         raise ValueError(f"module_name `{module}` is not a C identifier; use letters, digits and underscores")
     context = _Emitter(kernel, spec).context(module)
     return _tidy(_environment().get_template("module.cpp.j2").render(**context))
@@ -189,10 +169,15 @@ _CONTROL_KINDS = ("for", "if", "role", "for_tiles", "cluster")
 HANDLED_KINDS = frozenset(_LEAF_KINDS + _CONTROL_KINDS)
 
 
-def _error(
-    rule: str, message: str, loc: Optional[m.SourceLoc], fix: str, buffer: Optional[str] = None
-) -> ScheduleError:
-    return ScheduleError([Diagnostic(rule=rule, severity="error", message=message, loc=loc, fix=fix, buffer=buffer)])
+class UnvalidatedKernel(RuntimeError):
+    """``render`` met a schedule that breaks a validator rule: it was not validated for this
+    target. The emitter has no rules of its own (``emit`` validates first)."""
+
+
+def _unvalidated(loc: Optional[m.SourceLoc], rule: str) -> UnvalidatedKernel:
+    return UnvalidatedKernel(
+        f"the schedule at {loc} breaks validator rule `{rule}`; call emit() (which validates) or validate() first"
+    )
 
 
 class _Emitter:
@@ -201,43 +186,13 @@ class _Emitter:
         self.target = target
         self.launch = kernel.launch
         self.persistent = kernel.launch.persistent_blocks is not None
-        try:
-            self.order: BlockOrder = block_order(kernel.launch)
-        except ValueError as exc:
-            raise _error("emit-launch", str(exc), kernel.loc, "pass `persistent=` without `grid='2d'`") from None
-        self._check_names()
+        self.order: BlockOrder = block_order(kernel.launch)  # structure.launch validated the launch
         self.group_sizes: set[int] = set()
         self.uses_extensions = False
         self.uses_algorithm = False
         self.semantics = Semantics(kernel)
         self.live_after_store = _Liveness(kernel, self.semantics, self.persistent).live_after_store
         self.branch_decls = self._place_declarations()
-
-    # -- names ---------------------------------------------------------------------------------
-    def _check_names(self) -> None:
-        named: list[tuple[str, str, m.SourceLoc]] = []
-        named += [("shared tile", t.name, t.loc) for t in self.kernel.shared]
-        named += [("register tile", t.name, t.loc) for t in self.kernel.registers]
-        named += [("stage buffer", t.name, t.loc) for t in self.kernel.stages]
-        named += [("loop variable", op.var, op.loc) for op in m.walk(self.kernel.body) if isinstance(op, m.For)]
-        for what, name, loc in named:
-            if not _IDENTIFIER.match(name):
-                problem = "is not a C++ identifier"
-            elif name in _CPP_KEYWORDS:
-                problem = "is a C++ keyword"
-            elif name in _EMITTER_NAMES or re.fullmatch(r"G\d+", name):
-                problem = "is a name the emitted code already uses (a kittens function, type or local)"
-            elif name.startswith("__") or re.match(r"_[A-Z]", name):
-                problem = "is reserved in C++ (leading underscore + capital, or double underscore)"
-            else:
-                continue
-            raise _error(
-                "emit-name",
-                f"the {what} name `{name}` {problem}, so the emitted HIP would not compile",
-                loc,
-                f"rename the {what}, e.g. `{name.strip('_') or 'x'}_{'tile' if 'tile' in what else 'v'}`",
-                buffer=name if "tile" in what or "buffer" in what else None,
-            )
 
     # -- declarations --------------------------------------------------------------------------
     def _place_declarations(self) -> dict[int, list[str]]:
@@ -395,9 +350,7 @@ class _Emitter:
                     nodes.append(self._control(op, uniform))
                 continue
             if op.kind not in _LEAF_KINDS:
-                raise _error(
-                    "emit-op", f"the HIP emitter has no code for op kind `{op.kind}`", op.loc, "report this to tilegen"
-                )
+                raise NotImplementedError(f"the HIP emitter has no code for op kind `{op.kind}` ({op.loc})")
             if run and _category(run[-1], uniform) != _category(op, uniform):
                 flush()
             run.append(op)
@@ -624,9 +577,7 @@ class _Emitter:
             return self._group_store(op)
         if isinstance(op, m.Barrier):
             return {"kind": "barrier", "extension": not uniform}
-        raise _error(
-            "emit-op", f"the HIP emitter has no code for op kind `{op.kind}`", op.loc, "report this to tilegen"
-        )
+        raise NotImplementedError(f"the HIP emitter has no code for op kind `{op.kind}` ({op.loc})")
 
     def _group_store(self, op: m.GroupStore) -> dict[str, Any]:
         self.group_sizes.add(op.group_size)
@@ -635,15 +586,7 @@ class _Emitter:
         share = tile.rows // n
         base = self.target.base_tile
         if tile.rows % n or share % base:
-            raise _error(
-                "emit-group-store",
-                f"the alpha/beta epilogue of this group store has each of its {n} waves scale its "
-                f"{tile.rows}/{n} rows of `{tile.name}`, which must be a whole multiple of {base} rows",
-                op.loc,
-                f"store with a group whose size divides {tile.rows} into multiples of {base} rows "
-                f"(e.g. group={max(1, tile.rows // base) if tile.rows >= base else 1}), or use a taller shared tile",
-                buffer=tile.name,
-            )
+            raise _unvalidated(op.loc, "collectives.group-store-share")
         part_row = op.row * n + Var(name=WARP) % n
         return {
             "kind": "group_store",
@@ -662,46 +605,20 @@ class _Emitter:
     # -- references ----------------------------------------------------------------------------
     def _reg(self, ref: m.RegRef, loc: m.SourceLoc) -> str:
         tile = self.kernel.register_tile(ref.tile)
+        if spurious_index(self.kernel, ref) or missing_index(self.kernel, ref):
+            raise _unvalidated(loc, "structure.references")
         if tile.count == 1:
-            if ref.index is not None and ref.index != Const(value=0):
-                raise _error(
-                    "emit-ref",
-                    f"`{tile.name}` is a single register tile but is indexed with `{ref.index}`",
-                    loc,
-                    "drop the index, or declare the tile with count > 1",
-                    buffer=tile.name,
-                )
             return tile.name
-        if ref.index is None:
-            raise _error(
-                "emit-ref",
-                f"`{tile.name}` is an array of {tile.count} register tiles and is used without an index",
-                loc,
-                f"index it, e.g. `{tile.name}[0]`",
-                buffer=tile.name,
-            )
+        assert ref.index is not None
         return f"{tile.name}[{to_cpp(ref.index, BUILTIN_NAMES)}]"
 
     def _shared(self, ref: m.SharedRef, loc: m.SourceLoc) -> str:
         tile = self.kernel.shared_tile(ref.tile)
+        if spurious_index(self.kernel, ref) or missing_index(self.kernel, ref):
+            raise _unvalidated(loc, "structure.references")
         if tile.buffers == 1:
-            if ref.buffer is not None and ref.buffer != Const(value=0):
-                raise _error(
-                    "emit-ref",
-                    f"`{tile.name}` has one buffer but is used as buffer `{ref.buffer}`",
-                    loc,
-                    f"declare `{tile.name}` with buffers=... or drop the buffer index",
-                    buffer=tile.name,
-                )
             return tile.name
-        if ref.buffer is None:
-            raise _error(
-                "emit-ref",
-                f"`{tile.name}` has {tile.buffers} buffers and is used without a buffer index",
-                loc,
-                f"index it, e.g. `{tile.name}[k % {tile.buffers}]`",
-                buffer=tile.name,
-            )
+        assert ref.buffer is not None
         return f"{tile.name}[{to_cpp(ref.buffer, BUILTIN_NAMES)}]"
 
     def _subtile(self, shared: m.SharedRef, reg: m.RegRef, row: Expr, col: Expr, loc: m.SourceLoc) -> dict[str, str]:

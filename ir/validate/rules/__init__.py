@@ -49,6 +49,7 @@ RULES: list[Rule] = [
     Rule("structure.tile-loop", structure.check_tile_loop, gate=True),
     Rule("structure.variables", structure.check_variables, gate=True),
     Rule("structure.cluster-barrier", clusters.check_cluster_barriers),
+    Rule("structure.names", structure.check_names),
     # shapes and types, from the IR
     Rule("shapes.tile-dims", shapes.check_tile_dims),
     Rule("shapes.block-dims", shapes.check_block_dims),
@@ -58,6 +59,7 @@ RULES: list[Rule] = [
     Rule("shapes.load-dtype", shapes.check_register_moves),
     Rule("shapes.operand-tile", shapes.check_operand_tiles),
     Rule("collectives.group-shape", collectives.check_group_shape),
+    Rule("collectives.group-store-share", collectives.check_group_store_share),
     Rule("registers.scope", registers.check_scope),
     Rule("registers.budget", registers.check_budget),
     Rule("registers.budget-warpgroups", registers.check_budget_warpgroups),

@@ -122,3 +122,30 @@ def check_complete_groups(ctx: ValidationContext) -> list[Diagnostic]:
                         "the loop bounds and the coordinates independent of the warp inside the group",
                     )
     return found.diagnostics()
+
+
+def check_group_store_share(ctx: ValidationContext) -> list[Diagnostic]:
+    """A group store's epilogue (C = alpha * tile + beta * C) has each of its N waves scale its
+    rows / N rows of the shared tile in registers, so that share is a whole number of the target's
+    base tiles (16 rows)."""
+    found = Findings("collectives.group-store-share", ctx.kernel)
+    base = ctx.target.base_tile
+    for op in ctx.ops:
+        if not isinstance(op, m.GroupStore):
+            continue
+        name, rows = _moved_tile(ctx.effects(op))
+        n = op.group_size
+        if rows % n == 0 and (rows // n) % base == 0:
+            continue
+        fits = [g for g in range(1, n + 1) if rows % g == 0 and (rows // g) % base == 0]
+        suggestion = f"group={fits[-1]}" if fits else f"a shared tile of at least {base} rows"
+        found.error(
+            f"the alpha/beta epilogue of this group store has each of its {n} waves scale its {rows}/{n} rows of "
+            f"`{name}`, which must be a whole multiple of {base} rows (a base register tile)",
+            op=op,
+            key=name,
+            buffer=name,
+            fix=f"store with a group whose size divides {rows} into multiples of {base} rows ({suggestion}), or "
+            "use a taller shared tile",
+        )
+    return found.diagnostics()

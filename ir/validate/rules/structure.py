@@ -6,7 +6,8 @@ from __future__ import annotations
 from ir import models as m
 from ir.diagnostics import Diagnostic, format_waves
 from ir.expr import BLOCK_COL, BLOCK_ROW, BUILTIN_VARS, NUM_K_TILES, WARP, free_vars, to_text
-from ir.semantics import missing_index, missing_index_fix
+from ir.names import name_problem, rename_hint
+from ir.semantics import missing_index, missing_index_fix, spurious_index
 from ir.validate.context import ValidationContext
 from ir.validate.findings import Findings
 
@@ -193,9 +194,12 @@ def check_variables(ctx: ValidationContext) -> list[Diagnostic]:
     return found.diagnostics()
 
 
+_SPURIOUS_FIX = "drop the index, or declare the tile with count=... / buffers=... if it is meant to be several"
+
+
 def check_references(ctx: ValidationContext) -> list[Diagnostic]:
     """Every tile and stage buffer an op names is declared; arrays are indexed and multi-buffered
-    shared tiles name a buffer."""
+    shared tiles name a buffer; a single tile or buffer is indexed by nothing but 0."""
     found = Findings("structure.references", ctx.kernel)
     kernel = ctx.kernel
     registers = {r.name: r for r in kernel.registers}
@@ -216,6 +220,8 @@ def check_references(ctx: ValidationContext) -> list[Diagnostic]:
                 found.error(
                     problem, op=op, key=("index", ref.tile), buffer=ref.tile, fix=missing_index_fix(kernel, ref)
                 )
+            elif (problem := spurious_index(kernel, ref)) is not None:
+                found.error(problem, op=op, key=("single", ref.tile), buffer=ref.tile, fix=_SPURIOUS_FIX)
         for ref in effects.shared_refs:
             tile = shared.get(ref.tile)
             if tile is None:
@@ -229,6 +235,8 @@ def check_references(ctx: ValidationContext) -> list[Diagnostic]:
                 found.error(
                     problem, op=op, key=("buffer", ref.tile), buffer=ref.tile, fix=missing_index_fix(kernel, ref)
                 )
+            elif (problem := spurious_index(kernel, ref)) is not None:
+                found.error(problem, op=op, key=("single", ref.tile), buffer=ref.tile, fix=_SPURIOUS_FIX)
         for name in effects.stages:
             if name not in stages:
                 found.error(
@@ -237,4 +245,29 @@ def check_references(ctx: ValidationContext) -> list[Diagnostic]:
                     key=("stage", name),
                     fix="declare it with `k.stage(...)`",
                 )
+    return found.diagnostics()
+
+
+def check_names(ctx: ValidationContext) -> list[Diagnostic]:
+    """Every shared tile, register tile, stage buffer and loop variable has a name the emitted C++
+    can hold: an identifier that is no C++ keyword, no reserved identifier, and no name the emitted
+    code itself uses (``store``, ``g``, ``warp_id``, ``band``, ``G4``, ...; ``ir.names``)."""
+    found = Findings("structure.names", ctx.kernel)
+    kernel = ctx.kernel
+    named: list[tuple[str, str, m.SourceLoc]] = []
+    named += [("shared tile", t.name, t.loc) for t in kernel.shared]
+    named += [("register tile", t.name, t.loc) for t in kernel.registers]
+    named += [("stage buffer", t.name, t.loc) for t in kernel.stages]
+    named += [("loop variable", op.var, op.loc) for op in ctx.ops if isinstance(op, m.For)]
+    for what, name, loc in named:
+        problem = name_problem(name)
+        if problem is None:
+            continue
+        found.error(
+            f"the {what} name `{name}` {problem}, so the emitted HIP would not compile",
+            key=(what, name),
+            loc=loc,
+            buffer=name if what != "loop variable" else None,
+            fix=rename_hint(name, what),
+        )
     return found.diagnostics()
