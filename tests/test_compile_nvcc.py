@@ -1,6 +1,8 @@
-"""The real pipeline up to the GPU: validator, emitter, bundled runtime and nvcc build a pybind11
-module for sm_90a; it imports on a machine without a GPU, reports its resources, loads from the
-cache in a new process without running any compiler, and refuses CPU tensors before launching."""
+"""The real pipeline up to the GPU: validator, emitter, bundled runtime and nvcc build the device
+code for sm_90a (a cubin, launched through tilegen's launcher); it loads on a machine without a
+GPU, reports its resources, loads from the cache in a new process without running any compiler,
+and refuses CPU tensors before launching. The same emitted file still builds as a full pybind11
+module (``TILEGEN_BUILD=module``, and by hand)."""
 
 from __future__ import annotations
 
@@ -29,14 +31,30 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[CompiledKernel, Pat
     return tilegen.compile(load_schedule(EXAMPLE, [], "sm_90a"), "sm_90a", cache_dir=root), root
 
 
-def test_the_module_is_built_and_imported(built: tuple[CompiledKernel, Path]) -> None:
+def test_the_device_code_is_built_alone(built: tuple[CompiledKernel, Path]) -> None:
     fn, root = built
-    assert fn.module.__name__ == f"tg_baseline_4wave_{fn.cache_path.name[:16]}"
-    assert callable(fn.module.dispatch)
-    assert fn.library_path.parent == fn.cache_path and fn.cache_path.parent == root
+    assert fn.library_path == fn.cache_path / "kernel.cubin" and fn.cache_path.parent == root
+    assert fn.library_path.read_bytes()[:4] == b"\x7fELF"
     assert "nvcc" in fn.build_command[0] and "-gencode=arch=compute_90a,code=sm_90a" in fn.build_command
-    assert f"PYBIND11_MODULE({fn.module.__name__}" in fn.source
+    assert "-cubin" in fn.build_command and "-DTILEGEN_DEVICE_ONLY" in fn.build_command
+    assert fn.cache_entry.build["function"] == "_Z21baseline_4wave_kernel22baseline_4wave_globals"
+    assert fn.cache_entry.build["launch"]["size"] == 88
+    assert callable(fn.module.dispatch)
+    # The emitted file is still the whole module a user can build by hand.
+    assert f"PYBIND11_MODULE(tg_baseline_4wave_{fn.cache_path.name[:16]}" in fn.source
     assert cache.inspect_entry(fn.cache_path)[0] is not None
+
+
+def test_module_builds_are_still_available(
+    built: tuple[CompiledKernel, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fn, _ = built
+    monkeypatch.setenv("TILEGEN_BUILD", "module")
+    module_fn = tilegen.compile(fn.kernel, "sm_90a", cache_dir=tmp_path)
+    assert module_fn.cache_path != fn.cache_path  # another key: the build mode is part of it
+    assert module_fn.module.__name__ == f"tg_baseline_4wave_{module_fn.cache_path.name[:16]}"
+    assert callable(module_fn.module.dispatch) and "-shared" in module_fn.build_command
+    assert module_fn.resources[0].registers == fn.resources[0].registers
 
 
 def test_ptxas_resources_are_kept(built: tuple[CompiledKernel, Path]) -> None:
@@ -91,3 +109,22 @@ def test_cpu_tensors_are_refused_before_any_launch(built: tuple[CompiledKernel, 
     b = torch.randn(32, 128).to(torch.bfloat16)
     with pytest.raises(ValueError, match=r"A is on cpu, but the kernel runs on the GPU \(sm_90a\)"):
         fn(a, b)
+
+
+def test_a_launch_layout_that_disagrees_with_the_struct_fails_the_build(tmp_path: Path) -> None:
+    import dataclasses
+
+    from backends.drivers import nvcc
+    from backends.drivers.common import CompileError
+    from backends.hip.launch import launch_spec
+
+    kernel = load_schedule(EXAMPLE, [], "sm_90a")
+    spec = launch_spec(kernel, "sm_90a")
+    source = tmp_path / "kernel.cpp"
+    source.write_text(tilegen.emit(kernel, "sm_90a"))
+    result = nvcc.build_device(source, "sm_90a", out_dir=tmp_path, layout_checks=spec.static_asserts())
+    assert result.entries == ["_Z21baseline_4wave_kernel22baseline_4wave_globals"]
+    moved = dataclasses.replace(spec.params[3], offset=spec.params[3].offset + 4)  # alpha where beta is
+    wrong = dataclasses.replace(spec, params=(*spec.params[:3], moved, *spec.params[4:]))
+    with pytest.raises(CompileError, match="tilegen launch layout: member alpha of baseline_4wave_globals differs"):
+        nvcc.build_device(source, "sm_90a", out_dir=tmp_path / "wrong", layout_checks=wrong.static_asserts())

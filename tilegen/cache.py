@@ -15,8 +15,12 @@ Layout under the cache root (``TILEGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/tileg
                       a repeat can skip validating and emitting
     tools.json        ``--version`` output of each compiler binary, keyed by the binary's stat
 
-An entry is trusted only if its manifest parses, names its own key, lists files that exist with
-the recorded sizes, and the library's sha256 matches; anything else is rebuilt.
+An entry is trusted only if its manifest parses, is well formed, names its own key, lists files
+that exist with the recorded sizes and sha256, and records the request it was built for (kernel,
+target, toolchain, source), which the caller compares with its own; anything else is rebuilt.
+Malformed metadata (aliases, ``tools.json``) is ignored and rewritten; what cannot be repaired
+raises ``CacheError`` naming the path and ``tilegen cache clear``. A read-only cache serves its
+intact entries.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ _tool_versions: dict[str, tuple[tuple[int, int, int], str]] = {}
 
 class CacheError(RuntimeError):
     """The cache directory cannot be used (not writable, not a directory, ...)."""
+
+
+CLEAR_HINT = "`tilegen cache clear` (or deleting the directory) resets the cache"
 
 
 def cache_root(override: Optional[os.PathLike[str] | str] = None) -> Path:
@@ -139,8 +146,8 @@ def tool_version(
         return known[1]
     on_disk = _read_json(cache_dir / TOOLS_NAME) if cache_dir is not None else None
     record = (on_disk or {}).get(memo_key)
-    if isinstance(record, dict) and tuple(record.get("stat", ())) == signature and "version" in record:
-        version = str(record["version"])
+    if _stat_matches(record, signature):
+        version = str(record["version"])  # type: ignore[index]
     elif not run:
         return None
     else:
@@ -155,6 +162,14 @@ def tool_version(
     with _digest_lock:
         _tool_versions[memo_key] = (signature, version)
     return version
+
+
+def _stat_matches(record: Any, signature: tuple[int, int, int]) -> bool:
+    """Whether a tools.json record is well formed and for this binary (anything else is re-run)."""
+    if not isinstance(record, dict) or not isinstance(record.get("version"), str):
+        return False
+    stat = record.get("stat")
+    return isinstance(stat, list) and tuple(stat) == signature
 
 
 def cache_key(parts: Mapping[str, str]) -> str:
@@ -199,7 +214,8 @@ class CacheEntry:
 
     @property
     def build(self) -> dict[str, Any]:
-        return self.manifest.get("build", {})
+        build = self.manifest.get("build", {})
+        return build if isinstance(build, dict) else {}
 
     @property
     def size_bytes(self) -> int:
@@ -207,7 +223,8 @@ class CacheEntry:
 
 
 def inspect_entry(path: Path) -> tuple[Optional[CacheEntry], str]:
-    """(the entry, "") if the directory holds a complete, intact entry, else (None, why not)."""
+    """(the entry, "") if the directory holds a complete, intact, well-formed entry, else (None,
+    why not). Never raises for what is on disk."""
     manifest = _read_json(path / MANIFEST_NAME)
     if manifest is None:
         return None, "no readable manifest (never finished, or removed)"
@@ -215,20 +232,39 @@ def inspect_entry(path: Path) -> tuple[Optional[CacheEntry], str]:
         return None, f"manifest format {manifest.get('format')!r} is not {FORMAT_VERSION}"
     if manifest.get("key") != path.name:
         return None, f"manifest is for key {manifest.get('key')!r}, not {path.name}"
+    for name, kind in (("kernel", str), ("target", str), ("created", (int, float)), ("build", dict)):
+        if name in manifest and not isinstance(manifest[name], kind):
+            found = type(manifest[name]).__name__
+            return None, f"manifest field {name!r} is a {found}, not {getattr(kind, '__name__', 'a number')}"
     files = manifest.get("files")
     library = manifest.get("library")
-    if not isinstance(files, dict) or library not in files:
+    if not isinstance(files, dict) or not isinstance(library, str) or library not in files:
         return None, "manifest lists no library"
     for name, info in files.items():
+        if not isinstance(info, dict) or not isinstance(info.get("size"), int) or not _plain_name(name):
+            return None, f"manifest entry for {name!r} is malformed"
         try:
             size = (path / name).stat().st_size
         except OSError:
             return None, f"{name} is missing"
-        if size != info.get("size"):
-            return None, f"{name} is {size} bytes, the manifest says {info.get('size')}"
-    if sha256_file(path / library) != files[library].get("sha256"):
-        return None, f"{library} does not match its sha256 in the manifest"
+        if size != info["size"]:
+            return None, f"{name} is {size} bytes, the manifest says {info['size']}"
+    for name, info in files.items():
+        if (name == library or "sha256" in info) and _sha256_or_none(path / name) != info.get("sha256"):
+            return None, f"{name} does not match its sha256 in the manifest"
     return CacheEntry(path, manifest), ""
+
+
+def _plain_name(name: str) -> bool:
+    """A file name inside the entry directory (no path separators, no ``..``)."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+
+
+def _sha256_or_none(path: Path) -> Optional[str]:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
 
 
 def load_entry(root: Path, key: str) -> Optional[CacheEntry]:
@@ -243,27 +279,43 @@ def get_or_build(
     *,
     on_wait: Optional[Callable[[], None]] = None,
     describe: Optional[dict[str, Any]] = None,
+    verify: Optional[Callable[[CacheEntry], Optional[str]]] = None,
 ) -> tuple[CacheEntry, bool]:
     """The intact entry for ``key``, building it with ``build(build_dir)`` if needed.
 
     Returns (entry, built_here). Two processes asking for the same key at once both succeed: the
     first builds under the key's lock, the second waits on the lock (``on_wait`` is called once if
     it has to) and then loads what the first built. ``describe`` is stored in the manifest.
+    ``verify(entry)`` says why an intact entry does not serve the caller's request (None when it
+    does); such an entry is rebuilt like a corrupt one.
     """
     if not _KEY_PATTERN.match(key):
         raise ValueError(f"not a cache key: {key!r}")
     root = Path(root)
-    entry = load_entry(root, key)
+
+    def usable() -> Optional[CacheEntry]:
+        entry = load_entry(root, key)
+        if entry is not None and verify is not None and verify(entry) is not None:
+            return None
+        return entry
+
+    entry = usable()
     if entry is not None:
         return entry, False
     _ensure_dir(root)
     with _key_lock(root, key, on_wait):
-        entry = load_entry(root, key)
+        entry = usable()
         if entry is not None:
             return entry, False
-        build_dir = root / ".build" / key
-        shutil.rmtree(build_dir, ignore_errors=True)
-        build_dir.mkdir(parents=True)
+        build_dir = _subdir(root, ".build") / key
+        try:
+            if build_dir.is_dir() and not build_dir.is_symlink():
+                shutil.rmtree(build_dir)
+            elif build_dir.exists() or build_dir.is_symlink():
+                build_dir.unlink()
+            build_dir.mkdir(parents=True)
+        except OSError as error:
+            raise CacheError(f"cannot prepare the build directory {build_dir}: {error}; {CLEAR_HINT}") from error
         built = build(build_dir)
         _write_manifest(build_dir, key, built, describe or {})
         final = root / key
@@ -276,7 +328,9 @@ def get_or_build(
         os.replace(build_dir, final)
     entry, why = inspect_entry(final)
     if entry is None:
-        raise CacheError(f"the entry just built at {final} does not verify: {why}")
+        raise CacheError(f"the entry just built at {final} does not verify: {why}; {CLEAR_HINT}")
+    if verify is not None and (why := verify(entry)) is not None:
+        raise CacheError(f"the entry just built at {final} is not what was asked for: {why}; {CLEAR_HINT}")
     return entry, True
 
 
@@ -301,11 +355,27 @@ def _write_manifest(build_dir: Path, key: str, built: BuiltFiles, describe: dict
     _write_json_atomic(build_dir / MANIFEST_NAME, manifest)
 
 
+def _subdir(root: Path, name: str) -> Path:
+    """``root/name`` as a directory (created if missing); ``CacheError`` with the path when
+    something else is in the way."""
+    path = root / name
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CacheError(f"cannot use {path} as a directory ({error}); {CLEAR_HINT}") from error
+    if not path.is_dir():
+        raise CacheError(f"{path} is not a directory; {CLEAR_HINT}")
+    return path
+
+
 @contextlib.contextmanager
 def _key_lock(root: Path, key: str, on_wait: Optional[Callable[[], None]]) -> Iterator[None]:
-    locks = root / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"{key}.lock", "a+") as handle:
+    locks = _subdir(root, ".locks")
+    try:
+        handle = open(locks / f"{key}.lock", "a+")
+    except OSError as error:
+        raise CacheError(f"cannot open the lock {locks / f'{key}.lock'} ({error}); {CLEAR_HINT}") from error
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -321,9 +391,9 @@ def _key_lock(root: Path, key: str, on_wait: Optional[Callable[[], None]]) -> It
 def follow_alias(root: Path, name: str) -> Optional[CacheEntry]:
     """The intact entry an alias names (see ``write_alias``), or None."""
     try:
-        key = (Path(root) / ".aliases" / name).read_text().strip()
-    except OSError:
-        return None
+        key = (Path(root) / ".aliases" / name).read_bytes().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None  # missing, unreadable or garbled: the caller takes the full path and rewrites it
     return load_entry(root, key) if _KEY_PATTERN.match(key) else None
 
 
@@ -333,10 +403,13 @@ def write_alias(root: Path, name: str, key: str) -> None:
     if not (_KEY_PATTERN.match(name) and _KEY_PATTERN.match(key)):
         raise ValueError(f"not cache keys: {name!r} -> {key!r}")
     aliases = Path(root) / ".aliases"
-    aliases.mkdir(parents=True, exist_ok=True)
-    tmp = aliases / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.write_text(key)
-    os.replace(tmp, aliases / name)
+    try:
+        aliases.mkdir(parents=True, exist_ok=True)
+        tmp = aliases / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.write_text(key)
+        os.replace(tmp, aliases / name)
+    except OSError:
+        pass  # a read-only cache (or an alias directory in the way): the shortcut is only an optimisation
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,19 +439,26 @@ def clear(root: Path) -> int:
         return 0
     removed = 0
     for path in root.iterdir():
-        if path.is_dir() and _KEY_PATTERN.match(path.name):
-            shutil.rmtree(path, ignore_errors=True)
+        if _KEY_PATTERN.match(path.name):
+            _remove(path)
             removed += 1
-        elif path.name in (".build", ".locks", ".aliases") or path.name.startswith(".trash-"):
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.name == TOOLS_NAME:
-            path.unlink(missing_ok=True)
+        elif path.name in (".build", ".locks", ".aliases", TOOLS_NAME) or path.name.startswith(".trash-"):
+            _remove(path)
     return removed
 
 
 # --------------------------------------------------------------------------------------------
 # Small file helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, link or directory tree (whatever a broken cache left under that name)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _ensure_dir(root: Path) -> None:

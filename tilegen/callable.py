@@ -281,7 +281,7 @@ class CompiledKernel:
             return
         index = device.index if device.index is not None else torch.cuda.current_device()
         if index not in self._device_targets:
-            from tilegen.compiler import device_target
+            from tilegen.device import device_target
 
             self._device_targets[index] = device_target(index)
         found = self._device_targets[index]

@@ -1,14 +1,17 @@
 """``tilegen.compile`` (this module is ``tilegen.compiler`` so that importing it never rebinds the
 function ``tilegen.compile``): validate, emit, build (cached on disk), load, and return a callable.
 
-Steps, each failing with its own clear error: validate (``ScheduleError`` before any compiler
-runs) -> emit -> hash everything that changes the binary -> load the cache entry, or build it
-with hipcc (AMD) / nvcc (NVIDIA) through the driver's ``build_extension`` -> import the module
-(a name unique to the hash) -> ``CompiledKernel``.
+Steps, each failing with its own clear error: validate once (``ScheduleError`` before any
+compiler runs) -> emit -> hash everything that changes the binary -> load the cache entry, or
+build it: NVIDIA kernels as device code alone (``nvcc -cubin``, seconds) launched through
+tilegen's launcher (``tilegen/launch.py``); otherwise the full pybind11 module through the
+driver's ``build_extension`` -> refuse a build that spills (unless ``allow_spills``) -> load ->
+``CompiledKernel``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.machinery
 import importlib.util
 import os
@@ -22,11 +25,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Optional, TextIO
 
-from backends.drivers.common import RUNTIME_INCLUDE, CompileError, CompileResult, CompilerNotFound
+from backends.drivers.common import RUNTIME_INCLUDE, CompileError, CompileResult, CompilerNotFound, Resources
 from ir.models import Kernel as KernelIR
-from ir.targets import TARGETS, get_target
+from ir.targets import get_target
 from tilegen import cache
 from tilegen.callable import CompiledKernel, LaunchError, ProblemCheck
+from tilegen.device import NoGPUError, detect_target, device_target
 
 __all__ = [
     "CompileError",
@@ -35,6 +39,7 @@ __all__ = [
     "Frontend",
     "LaunchError",
     "NoGPUError",
+    "SpillError",
     "Toolchain",
     "binary_inputs",
     "compile",
@@ -44,12 +49,19 @@ __all__ = [
 ]
 
 ENV_KITTENS_ROOT = "TILEGEN_KITTENS_ROOT"
+#: ``TILEGEN_BUILD=module`` builds the full pybind11 module even where a device-only build works.
+ENV_BUILD = "TILEGEN_BUILD"
 #: The module name the cache key is computed with; the real, hash-derived name is only known after.
 _KEY_MODULE_NAME = "tilegen_module"
 
 
-class NoGPUError(RuntimeError):
-    """compile() was asked to pick the target of the local GPU, and torch sees none."""
+class SpillError(CompileError):
+    """The compiler's report shows register spills or scratch memory: the kernel would run, slowly
+    and against the schedule's register plan. ``compile(..., allow_spills=True)`` accepts it."""
+
+    def __init__(self, message: str, source: Path, command: list[str], log: str) -> None:
+        RuntimeError.__init__(self, message)
+        self.source, self.command, self.log = source, command, log
 
 
 # --------------------------------------------------------------------------------------------
@@ -62,7 +74,9 @@ class Frontend:
     """Schedule -> checked source: the validator, the emitter and the run-time size check."""
 
     validate: Callable[[KernelIR, str], Any]
-    emit: Callable[..., str]  # emit(kernel, target, module_name=...) -> HIP source
+    #: emit(kernel, target, module_name=...) -> HIP source of a kernel ``validate`` just accepted
+    #: (compile validates once, so this must not validate again).
+    emit: Callable[..., str]
     check_problem: ProblemCheck
     #: The headers the emitted code is written against (a user's kittens_root goes before them).
     runtime_include: Path = RUNTIME_INCLUDE
@@ -70,6 +84,9 @@ class Frontend:
     #: whose IR, target and toolchain were seen before is loaded without validating or emitting
     #: it again (both are deterministic functions of those inputs).
     code: tuple[Path, ...] = ()
+    #: launch_spec(kernel, target) -> ``backends.hip.launch.LaunchSpec``: what a launcher needs to
+    #: run the device code alone. Without it, kernels are built as full pybind11 modules.
+    launch_spec: Optional[Callable[[KernelIR, str], Any]] = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,9 @@ class Toolchain:
     #: Files whose contents decide the command line (the driver modules): a flag change there
     #: changes the cache key.
     flag_sources: tuple[Path, ...] = ()
+    #: build_device(source, target, include_dirs, out_dir, layout_checks) -> CompileResult with
+    #: the device image as ``output`` and the kernels' symbols as ``entries`` (None: module only).
+    build_device: Optional[Callable[..., CompileResult]] = None
 
 
 def _validate(kernel: KernelIR, target: str) -> Any:
@@ -91,9 +111,15 @@ def _validate(kernel: KernelIR, target: str) -> Any:
 
 
 def _emit(kernel: KernelIR, target: str, *, module_name: Optional[str] = None) -> str:
-    from backends.hip.emitter import emit
+    from backends.hip.emitter import render  # emit() without validating again: compile validated
 
-    return emit(kernel, target, module_name=module_name)
+    return render(kernel, target, module_name=module_name)
+
+
+def _launch_spec(kernel: KernelIR, target: str) -> Any:
+    from backends.hip.launch import launch_spec
+
+    return launch_spec(kernel, target)
 
 
 def _check_problem(kernel: KernelIR, m: int, n: int, k: int) -> None:
@@ -113,6 +139,7 @@ def default_frontend() -> Frontend:
         emit=_emit,
         check_problem=_check_problem,
         code=(_PROJECT / "ir", _PROJECT / "backends" / "hip"),
+        launch_spec=_launch_spec,
     )
 
 
@@ -125,51 +152,19 @@ def default_toolchain(target: str) -> Toolchain:
         from backends.drivers import nvcc
 
         name, driver, compiler = "nvcc", nvcc, nvcc.find_nvcc()
+        build_device: Optional[Callable[..., CompileResult]] = nvcc.build_device
     else:
         from backends.drivers import hipcc
 
         name, driver, compiler = "hipcc", hipcc, hipcc.find_hipcc()
+        build_device = None  # AMD code objects load through the same launcher; hipcc.py builds modules today
     return Toolchain(
         name=name,
         compiler=compiler,
         build_extension=driver.build_extension,
         flag_sources=(Path(driver.__file__), Path(common.__file__)),
+        build_device=build_device,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Targets
-# --------------------------------------------------------------------------------------------
-
-
-def device_target(index: Optional[int] = None) -> str:
-    """The tilegen target of GPU ``index`` (default: torch's current device)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        raise NoGPUError(
-            "no GPU visible to torch; tilegen.emit and `tilegen check` still work, and "
-            "tilegen.compile(kernel, target=...) builds without a GPU"
-        )
-    index = torch.cuda.current_device() if index is None else index
-    props = torch.cuda.get_device_properties(index)
-    if getattr(torch.version, "hip", None):
-        arch = str(props.gcnArchName).split(":")[0]  # "gfx942:sramecc+:xnack-" -> "gfx942"
-    else:
-        arch = f"sm_{props.major}{props.minor}"
-        if arch == "sm_90":
-            arch = "sm_90a"  # the arch-specific features (setmaxnreg, wgmma) need the "a" target
-    return arch
-
-
-def detect_target() -> str:
-    """The target of the GPU torch sees, checked against the targets tilegen knows."""
-    arch = device_target()
-    if arch not in TARGETS:
-        raise ValueError(
-            f"the GPU torch sees is {arch}, which tilegen has no target for; known targets: {', '.join(TARGETS)}"
-        )
-    return arch
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,15 +179,18 @@ def compile(
     kittens_root: Optional[os.PathLike[str] | str] = None,
     cache_dir: Optional[os.PathLike[str] | str] = None,
     verbose: bool = False,
+    allow_spills: bool = False,
     frontend: Optional[Frontend] = None,
     toolchain: Optional[Toolchain] = None,
 ) -> CompiledKernel:
-    """Validate, emit, build (or load from the disk cache) and import ``kernel``.
+    """Validate, emit, build (or load from the disk cache) and load ``kernel``.
 
     ``target`` defaults to the GPU torch sees. ``kittens_root`` (or ``TILEGEN_KITTENS_ROOT``)
     puts a HipKittens / ThunderKittens include directory before the bundled runtime.
     ``cache_dir`` overrides ``TILEGEN_CACHE_DIR``. ``verbose`` prints each step and its time to
-    stderr. ``frontend`` / ``toolchain`` replace the validator+emitter / the compiler driver.
+    stderr. A build whose compiler report shows register spills or scratch raises ``SpillError``
+    unless ``allow_spills``. ``frontend`` / ``toolchain`` replace the validator+emitter / the
+    compiler driver.
     """
     say = _Reporter(verbose)
     started = time.perf_counter()
@@ -208,27 +206,36 @@ def compile(
     except CompilerNotFound:
         frontend.validate(kernel, target)  # a broken schedule is the more useful thing to hear about
         raise
+    mode = build_mode(frontend, toolchain, include_dirs)
     # A kernel seen before (same IR, target, toolchain and frontend code) loads without being
     # validated or emitted again; finding that out must not run the compiler (for --version).
     version = cache.tool_version(toolchain.compiler, root, run=False)
     if version is not None and frontend.code:
-        binary = binary_inputs(target, toolchain, include_dirs, version)
-        entry = cache.follow_alias(root, _shortcut(kernel, frontend, binary))
+        binary = binary_inputs(target, toolchain, include_dirs, version, mode)
+        alias = _shortcut(kernel, frontend, binary)
+        entry = cache.follow_alias(root, alias)
         if entry is not None:
-            say.step(f"seen before: {entry.path}")
-            return _load(kernel, target, frontend, entry, say, started)
+            why = _mismatch(entry, _request(kernel, target, binary))
+            if why is None:
+                say.step(f"seen before: {entry.path}")
+                return _load(kernel, target, frontend, entry, say, started, allow_spills, root)
+            say(f"alias {alias} leads to {entry.path}, which was built for another request ({why}); ignoring it")
 
     frontend.validate(kernel, target)
     say.step("validated")
     key_source = frontend.emit(kernel, target, module_name=_KEY_MODULE_NAME)
     say.step("emitted")
-    binary = binary_inputs(target, toolchain, include_dirs, version or cache.tool_version(toolchain.compiler, root))
+    binary = binary_inputs(
+        target, toolchain, include_dirs, version or cache.tool_version(toolchain.compiler, root), mode
+    )
     key = entry_key(key_source, binary)
     module_name = f"tg_{kernel.name}_{key[:16]}"
+    request = _request(kernel, target, binary, key_source)
     say.step(f"cache key {key} ({root})")
 
     def build(build_dir: Path) -> cache.BuiltFiles:
-        return _build(kernel, target, frontend, toolchain, include_dirs, module_name, build_dir, say)
+        source = _named(key_source, module_name) or frontend.emit(kernel, target, module_name=module_name)
+        return _build(kernel, target, frontend, toolchain, include_dirs, module_name, source, mode, build_dir, say)
 
     with _Progress(f"{kernel.name} for {target}") as progress:
         entry, built = cache.get_or_build(
@@ -236,12 +243,73 @@ def compile(
             key,
             lambda build_dir: progress.run(lambda: build(build_dir)),
             on_wait=progress.waiting,
-            describe={"kernel": kernel.name, "target": target, "module_name": module_name, "inputs": _short(binary)},
+            describe={
+                "kernel": kernel.name,
+                "target": target,
+                "module_name": module_name,
+                "inputs": _short(binary),
+                "request": request,
+            },
+            verify=lambda found: _mismatch(found, request),
         )
     say.step(f"{'built' if built else 'loaded from cache'} {entry.path}")
     if frontend.code:
         cache.write_alias(root, _shortcut(kernel, frontend, binary), key)
-    return _load(kernel, target, frontend, entry, say, started)
+    return _load(kernel, target, frontend, entry, say, started, allow_spills, root)
+
+
+def build_mode(frontend: Frontend, toolchain: Toolchain, include_dirs: list[Path]) -> str:
+    """"device" (device code alone, launched by tilegen's launcher) where the toolchain, the
+    frontend and the headers allow it, else "module" (the emitted file as a pybind11 module).
+
+    A user's kittens checkout (``kittens_root``) gets the module build: its ``gl`` has its own
+    layout, which the launcher does not pack. ``TILEGEN_BUILD=module`` forces the module build."""
+    if os.environ.get(ENV_BUILD, "").strip().lower() == "module":
+        return "module"
+    if toolchain.build_device is None or frontend.launch_spec is None:
+        return "module"
+    if [Path(d) for d in include_dirs] != [Path(frontend.runtime_include)]:
+        return "module"
+    return "device"
+
+
+def _named(key_source: str, module_name: str) -> Optional[str]:
+    """The source emitted with the placeholder module name, with the real one (None when the
+    placeholder is not where the module is named once, so the caller emits again)."""
+    placeholder = f"PYBIND11_MODULE({_KEY_MODULE_NAME},"
+    if key_source.count(placeholder) != 1 or key_source.count(_KEY_MODULE_NAME) != 1:
+        return None
+    return key_source.replace(placeholder, f"PYBIND11_MODULE({module_name},")
+
+
+def _request(
+    kernel: KernelIR, target: str, binary: dict[str, str], source: Optional[str] = None
+) -> dict[str, str]:
+    """What an entry must have been built for to serve this compile() call (the manifest's
+    "request"): the kernel, the target, the toolchain and headers, and the emitted source (when
+    known) or the IR."""
+    request = {
+        "kernel": kernel.name,
+        "target": target,
+        "inputs": cache.cache_key(binary),
+        "ir": hashlib.sha256(kernel.model_dump_json().encode()).hexdigest(),
+    }
+    if source is not None:
+        request["source"] = hashlib.sha256(source.encode()).hexdigest()
+    return request
+
+
+def _mismatch(entry: cache.CacheEntry, request: dict[str, str]) -> Optional[str]:
+    """Why ``entry`` cannot serve ``request`` (None when it can). With the source known, the IR
+    may differ (two IRs can emit one source); without it (an alias), the IR must match."""
+    recorded = entry.manifest.get("request")
+    if not isinstance(recorded, dict):
+        return "its manifest records no request"
+    names = ("kernel", "target", "inputs", "source") if "source" in request else ("kernel", "target", "inputs", "ir")
+    for name in names:
+        if recorded.get(name) != request[name]:
+            return f"{name} {recorded.get(name)!r}, not {request[name]!r}"
+    return None
 
 
 def _shortcut(kernel: KernelIR, frontend: Frontend, binary: dict[str, str]) -> str:
@@ -251,12 +319,75 @@ def _shortcut(kernel: KernelIR, frontend: Frontend, binary: dict[str, str]) -> s
 
 
 def _load(
-    kernel: KernelIR, target: str, frontend: Frontend, entry: cache.CacheEntry, say: _Reporter, started: float
+    kernel: KernelIR,
+    target: str,
+    frontend: Frontend,
+    entry: cache.CacheEntry,
+    say: _Reporter,
+    started: float,
+    allow_spills: bool,
+    root: Path,
 ) -> CompiledKernel:
-    module = _import(entry.library_path, entry.manifest["module_name"])
-    say.step(f"imported {module.__name__}")
+    if not allow_spills:
+        check_spills(kernel, target, entry)
+    build = entry.build
+    if build.get("mode") == "device":
+        from backends.hip.launch import LaunchSpec
+        from tilegen.launch import DeviceModule
+
+        try:
+            spec = LaunchSpec.from_json(build["launch"])
+            function = str(build["function"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise cache.CacheError(
+                f"the cache entry {entry.path} has a malformed launch record ({error!r}); "
+                "`tilegen cache clear` removes it"
+            ) from error
+        module: Any = DeviceModule(entry.library_path, function, spec, get_target(target).vendor, root)
+    else:
+        module = import_module(entry.library_path, entry.manifest["module_name"])
+    say.step(f"loaded {module.__name__}")
     say(f"compile() took {1e3 * (time.perf_counter() - started):.1f} ms")
     return CompiledKernel(kernel, target, module, entry, check_problem=frontend.check_problem)
+
+
+def check_spills(kernel: KernelIR, target: str, entry: cache.CacheEntry) -> None:
+    """Raise ``SpillError`` when the compiler reported spills or scratch for the entry's kernels."""
+    build = entry.build
+    found = [r for r in _resources(build) if r.spills or r.scratch_bytes]
+    if not found:
+        return
+    try:
+        from ir.resources import register_estimate
+
+        estimate = register_estimate(kernel, target)
+        planned = f"; the schedule's register estimate is {estimate.kernel} per lane of {estimate.limit}"
+    except Exception:  # the estimate is context for the message, never a reason to fail differently
+        planned = ""
+    figures = "; ".join(
+        f"{r.kernel}: {r.registers} registers, {r.spills} bytes spilled (stores + loads), "
+        f"{r.scratch_bytes} bytes of stack/scratch"
+        for r in found
+    )
+    raise SpillError(
+        f"{kernel.name} for {target} spills: the compiler reports {figures}{planned}. A spilling kernel "
+        "runs from local memory, far slower than its schedule promises: lower the register tiles or "
+        "pipeline depth, raise the role's register budget, or pass allow_spills=True to accept it. "
+        f"The build log is {entry.log_path}",
+        entry.source_path,
+        list(build.get("command", [])),
+        "",
+    )
+
+
+def _resources(build: dict[str, Any]) -> list[Resources]:
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(Resources)}
+    records = build.get("resources", [])
+    if not isinstance(records, list):
+        return []
+    return [Resources(**{k: v for k, v in r.items() if k in known}) for r in records if isinstance(r, dict)]
 
 
 def include_path(
@@ -276,13 +407,16 @@ def include_path(
     )
 
 
-def binary_inputs(target: str, toolchain: Toolchain, include_dirs: list[Path], compiler_version: str) -> dict[str, str]:
+def binary_inputs(
+    target: str, toolchain: Toolchain, include_dirs: list[Path], compiler_version: str, mode: str = "module"
+) -> dict[str, str]:
     """Everything besides the source that changes the built binary, by name (hashed into the key)."""
     import pybind11
     import torch
 
     return {
         "target": target,
+        "build": mode,
         "compiler": os.path.realpath(toolchain.compiler),
         "compiler_version": compiler_version,
         "flags": cache.tree_digest(list(toolchain.flag_sources), suffixes=(".py",)),
@@ -311,37 +445,64 @@ def _build(
     toolchain: Toolchain,
     include_dirs: list[Path],
     module_name: str,
+    source: str,
+    mode: str,
     build_dir: Path,
     say: _Reporter,
 ) -> cache.BuiltFiles:
     source_path = build_dir / cache.SOURCE_NAME
-    source_path.write_text(frontend.emit(kernel, target, module_name=module_name))
-    library = module_name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+    source_path.write_text(source)
     started = time.perf_counter()
+    record: dict[str, Any] = {"mode": mode, "toolchain": toolchain.name}
     try:
-        result = toolchain.build_extension(
-            source=source_path,
-            target=target,
-            include_dirs=list(include_dirs),
-            out_path=build_dir / library,
-            module_name=module_name,
-        )
+        if mode == "device":
+            assert toolchain.build_device is not None and frontend.launch_spec is not None
+            spec = frontend.launch_spec(kernel, target)
+            result = toolchain.build_device(
+                source=source_path,
+                target=target,
+                include_dirs=list(include_dirs),
+                out_dir=build_dir,
+                layout_checks=spec.static_asserts(),
+            )
+            record["launch"] = spec.to_json()
+            record["function"] = _entry_symbol(result, spec.kernel_fn, source_path)
+        else:
+            library = module_name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+            result = toolchain.build_extension(
+                source=source_path,
+                target=target,
+                include_dirs=list(include_dirs),
+                out_path=build_dir / library,
+                module_name=module_name,
+            )
     except CompileError as error:
         (build_dir / cache.LOG_NAME).write_text(f"$ {' '.join(error.command)}\n{error.log}")
         raise
     seconds = time.perf_counter() - started
     (build_dir / cache.LOG_NAME).write_text(f"$ {' '.join(result.command)}\n{result.log}")
-    say.step(f"{toolchain.name} built {library} in {seconds:.1f} s: {' '.join(result.command)}")
-    if Path(result.output).resolve() != (build_dir / library).resolve():
-        os.replace(result.output, build_dir / library)
-    return cache.BuiltFiles(
-        library=library,
-        record={
-            "command": list(result.command),
-            "seconds": round(seconds, 3),
-            "resources": [asdict(r) for r in result.resources],
-            "toolchain": toolchain.name,
-        },
+    output = Path(result.output)
+    if output.resolve().parent != build_dir.resolve():
+        os.replace(output, build_dir / output.name)
+    say.step(f"{toolchain.name} built {output.name} ({mode}) in {seconds:.1f} s: {' '.join(result.command)}")
+    record.update(
+        command=list(result.command), seconds=round(seconds, 3), resources=[asdict(r) for r in result.resources]
+    )
+    return cache.BuiltFiles(library=output.name, record=record)
+
+
+def _entry_symbol(result: CompileResult, kernel_fn: str, source: Path) -> str:
+    """The mangled name of ``kernel_fn`` among the kernels the compiler reported."""
+    from backends.drivers.ptxas import kernel_name
+
+    for symbol in result.entries:
+        if symbol == kernel_fn or kernel_name(symbol) == kernel_fn:
+            return symbol
+    raise CompileError(
+        source,
+        list(result.command),
+        f"error: the device image has no kernel {kernel_fn} (it has: {', '.join(result.entries) or 'none'})\n"
+        + result.log,
     )
 
 
@@ -349,7 +510,7 @@ _loaded: dict[Path, ModuleType] = {}
 _loaded_lock = threading.Lock()
 
 
-def _import(library: Path, module_name: str) -> ModuleType:
+def import_module(library: Path, module_name: str) -> ModuleType:
     """Import the extension at ``library`` under its own name (unique per cache key), once per process."""
     library = library.resolve()
     with _loaded_lock:

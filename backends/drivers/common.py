@@ -41,6 +41,8 @@ class CompileResult:
     command: list[str]
     log: str
     resources: list[Resources] = field(default_factory=list)
+    #: The kernels' symbol names in the device image (mangled), for a launcher to look them up.
+    entries: list[str] = field(default_factory=list)
 
 
 class CompilerNotFound(RuntimeError):

@@ -71,6 +71,11 @@ def parse_ptxas(log: str) -> list[Resources]:
     ]
 
 
+def entry_names(log: str) -> list[str]:
+    """The mangled names of the entry functions (kernels) ``log`` reports, in order, once each."""
+    return list(dict.fromkeys(hit["name"] for hit in map(_ENTRY.search, log.splitlines()) if hit))
+
+
 def kernel_name(mangled: str) -> str:
     """The qualified name of an Itanium-mangled function without its template arguments and
     parameters: ``_Z6kernelv`` -> ``kernel``, ``_ZN2ns6kernelILi1EEEvv`` -> ``ns::kernel``. Names
