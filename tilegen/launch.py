@@ -141,6 +141,6 @@ def encode_tensor_map(launcher: ModuleType, device: int, param: Any, values: dic
         [1, 1],
         0,
         _TMA_SWIZZLE[param.swizzle],
-        2,  # CU_TENSOR_MAP_L2_PROMOTION_L2_128B
+        3,  # CU_TENSOR_MAP_L2_PROMOTION_L2_256B (as tg::tma::make_map does)
         0,
     )
