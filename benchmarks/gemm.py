@@ -37,11 +37,11 @@ from tilegen.cli import (  # noqa: E402
 
 def _compile(example: Path, c_dtype: str, target: str, cache_dir: str | None) -> tuple[str, Any]:
     """(example stem, CompiledKernel) or (example stem, a one-line reason it is not benchmarked)."""
-    from tilegen.compiler import compile
+    from tilegen.compiler import compile, schedule_options
 
     try:
         kernel = load_schedule(example, [f"c_dtype={c_dtype}"], target)
-        return example.stem, compile(kernel, target, cache_dir=cache_dir)
+        return example.stem, compile(kernel, target, cache_dir=cache_dir, **schedule_options(example))
     except ScheduleError as error:
         return example.stem, f"not valid for {target} ({', '.join(sorted(error.rules))})"
     except Exception as error:  # a build failure is reported in the table, the other examples still run

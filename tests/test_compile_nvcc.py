@@ -128,3 +128,14 @@ def test_a_launch_layout_that_disagrees_with_the_struct_fails_the_build(tmp_path
     wrong = dataclasses.replace(spec, params=(*spec.params[:3], moved, *spec.params[4:]))
     with pytest.raises(CompileError, match="tilegen launch layout: member alpha of baseline_4wave_globals differs"):
         nvcc.build_device(source, "sm_90a", out_dir=tmp_path / "wrong", layout_checks=wrong.static_asserts())
+
+
+def test_the_hopper_example_spills_and_says_it_accepts_that(tmp_path: Path) -> None:
+    from tilegen.compiler import SpillError, schedule_options
+
+    path = ROOT / "examples" / "h100_producer_consumer.py"
+    kernel = load_schedule(path, [], "sm_90a")
+    with pytest.raises(SpillError, match=r"h100_producer_consumer for sm_90a spills: .* 16 bytes spilled"):
+        tilegen.compile(kernel, "sm_90a", cache_dir=tmp_path)
+    fn = tilegen.compile(kernel, "sm_90a", cache_dir=tmp_path, **schedule_options(path))
+    assert fn.resources[0].spills == 16

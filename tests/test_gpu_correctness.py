@@ -61,7 +61,7 @@ RESULTS: list[Row] = []
 
 
 def _compile_variant(example: Path, c_dtype: str, target: str) -> Variant:
-    from tilegen.compiler import compile
+    from tilegen.compiler import compile, schedule_options
 
     variant = Variant(example.stem, c_dtype)
     try:
@@ -70,8 +70,9 @@ def _compile_variant(example: Path, c_dtype: str, target: str) -> Variant:
         variant.not_applicable = f"kernel() of {example.name} has no c_dtype parameter: {error}"
         return variant
     try:
-        variant.fn = compile(kernel, target)
-        variant.padded = compile(kernel.model_copy(update={"edge": "pad"}), target)
+        options = schedule_options(example)  # e.g. allow_spills, with the reason in the example
+        variant.fn = compile(kernel, target, **options)
+        variant.padded = compile(kernel.model_copy(update={"edge": "pad"}), target, **options)
     except ScheduleError as error:
         rules = ", ".join(sorted(error.rules))
         variant.not_applicable = f"{example.stem} ({c_dtype} C) is not valid for {target} ({rules}):\n{error}"

@@ -372,11 +372,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from tilegen.compiler import compile, detect_target
+    from tilegen.compiler import compile, detect_target, schedule_options
 
     target = args.target or detect_target()
     kernel = load_schedule(args.file, args.param, target)
-    fn = compile(kernel, target, kittens_root=args.kittens_root, cache_dir=args.cache_dir, verbose=args.verbose)
+    options = schedule_options(args.file)  # the schedule's COMPILE_OPTIONS (allow_spills)
+    fn = compile(
+        kernel, target, kittens_root=args.kittens_root, cache_dir=args.cache_dir, verbose=args.verbose, **options
+    )
     results = bench_kernel(fn, args.sizes, warmup=args.warmup, repeats=args.repeats)
     print(f"{environment_line()}; median of {args.repeats} calls, torch.matmul with bf16 output")
     print(markdown_table(results))

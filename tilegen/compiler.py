@@ -258,6 +258,28 @@ def compile(
     return _load(kernel, target, frontend, entry, say, started, allow_spills, root)
 
 
+def schedule_options(path: os.PathLike[str] | str) -> dict[str, Any]:
+    """The ``COMPILE_OPTIONS`` dict a schedule file declares for ``compile`` (e.g.
+    ``{"allow_spills": True}``, with the reason beside it); ``{}`` when it declares none."""
+    import ast
+
+    tree = ast.parse(Path(path).read_text(), filename=str(path))
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "COMPILE_OPTIONS" for t in targets) and node.value is not None:
+            options = ast.literal_eval(node.value)
+            unknown = set(options) - {"allow_spills"}
+            if not isinstance(options, dict) or unknown:
+                raise ValueError(f"{path}: COMPILE_OPTIONS may only set allow_spills, got {options!r}")
+            return dict(options)
+    return {}
+
+
 def build_mode(frontend: Frontend, toolchain: Toolchain, include_dirs: list[Path]) -> str:
     """"device" (device code alone, launched by tilegen's launcher) where the toolchain, the
     frontend and the headers allow it, else "module" (the emitted file as a pybind11 module).

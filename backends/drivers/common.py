@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sysconfig
@@ -61,9 +62,20 @@ class CompileError(RuntimeError):
         )
 
 
+#: Lines that say why a build failed, beside those containing "error": a full disk, a killed
+#: compiler (out of memory), a missing file, an unresolved symbol.
+_WHY = re.compile(
+    r"error|fatal|no space left|killed|cannot|can't|undefined reference|no such file|permission denied|"
+    r"out of memory|terminated",
+    re.IGNORECASE,
+)
+
+
 def first_errors(log: str, limit: int = 12) -> list[str]:
+    """The lines of a compiler log that say why it failed (each with the two after it), at most
+    ``limit``; the first lines when none matches."""
     lines = log.splitlines()
-    hits = [i for i, line in enumerate(lines) if "error" in line.lower()]
+    hits = [i for i, line in enumerate(lines) if _WHY.search(line)]
     if not hits:
         return lines[:limit]
     picked: list[str] = []
