@@ -142,8 +142,9 @@ def test_run_example_prints_the_report_and_ok(capsys: pytest.CaptureFixture[str]
     report = run_example(kernel())
     out = capsys.readouterr().out
     assert "baseline_4wave on gfx942: valid" in out and "shared memory: 16384 of 65536 bytes" in out
-    assert "simulated baseline_4wave: 256 x 256 x 96" in out and out.rstrip().endswith("ok")
-    assert report.shape == (256, 256, 96)
+    assert "validated at 4 problems: output-tile grids 2 x 2, K tiles 1-4" in out
+    assert "simulated baseline_4wave: 256 x 256 x 128" in out and out.rstrip().endswith("ok")
+    assert report.shape == (256, 256, 128)  # the covering problem: the most K tiles the validator checks
 
 
 def test_run_example_exits_non_zero_with_the_diagnostics(capsys: pytest.CaptureFixture[str]) -> None:

@@ -337,7 +337,7 @@ def _rejection(name: str) -> Diagnostic:
 
 
 #: Bugs whose rule is still being built (issue 9 items 1 and 3); strict, so each flips when done.
-PENDING = {"block-offset"}
+PENDING: set[str] = set()
 
 
 @pytest.mark.parametrize(
@@ -389,3 +389,66 @@ def test_grid_past_the_2d_limit_is_refused_before_launch() -> None:
         check_launch_size(kernel, "sm_90a", 65_536 * 128, 256)
     text = str(caught.value)
     assert "65536 block rows" in text and "65535" in text and "M = 8388608" in text
+
+
+# --------------------------------------------------------------------------------------------
+# The sizes the traced rules check, and the index forms they can vouch for
+# --------------------------------------------------------------------------------------------
+
+
+def test_checked_sizes_follow_the_index_expressions() -> None:
+    from ir.validate.sizes import checked_sizes
+
+    plain = checked_sizes(k01())
+    assert plain.grids == ((2, 2),) and plain.k_tiles == (1, 2, 3, 4)
+    offset = checked_sizes(k01("block-offset"))  # block_row // 2: two periods of block rows
+    assert (5, 2) in offset.grids and offset.block_period == (2, 1)
+    ring = checked_sizes(h100())  # kt % 2, a 2-deep ring, persistent: every block walks >= 2 tiles
+    assert ring.persistent_blocks == 2 and any(r * c >= 5 for r, c in ring.grids)
+    assert ring.k_tiles[-1] >= ring.depth + 2
+    assert "wrap-around" in ring.describe() and "K tiles 1-" in ring.describe()
+
+
+def test_a_block_dependent_offset_is_seen_past_the_first_two_block_rows() -> None:
+    error = _rejection("block-offset")
+    assert "M=640" in error.message  # the 5 x 2 grid: block row 2 is the first that breaks
+
+
+def _index_kernel(bad: bool) -> m.Kernel:
+    k = tg.Kernel("index", warps=4, block=(128, 128), k_step=32)
+    As = k.shared("As", 128, 32)
+    Bs = k.shared("Bs", 32, 128)
+    acc = k.accumulator("C_accum", 32, 32, count=4)
+    a = k.register("a_reg", 32, 32, count=2)
+    b = k.register("b_reg", 32, 32, layout="col", count=2)
+    wr, wc = k.warp_grid(2, 2)
+    k.zero(acc)
+    with k.k_loop() as kt:
+        k.load_tile(As, "A", kt)
+        k.load_tile(Bs, "B", kt)
+        k.sync()
+        for i in range(2):
+            row = wr + 2 * i + (wr * kt if bad else 0)  # BUG index-form
+            k.load(a[i], As, row=row)
+            k.load(b[i], Bs, col=wc + 2 * i)
+        for i in range(2):
+            for j in range(2):
+                k.mma(acc[2 * i + j], a[i], b[j])
+        k.sync()
+    for i in range(2):
+        for j in range(2):
+            k.store(acc[2 * i + j], row=wr + 2 * i, col=wc + 2 * j)
+    return k.build()
+
+
+def test_an_index_the_sizes_cannot_cover_is_refused() -> None:
+    errors = [d for d in diagnose(_index_kernel(bad=True)) if d.rule == "structure.index-form"]
+    assert len(errors) == 1 and "multiplies two variables" in errors[0].message
+    assert errors[0].loc is not None and errors[0].loc.line == _line_of("BUG index-form") + 1
+    assert [d for d in diagnose(_index_kernel(bad=False)) if d.rule == "structure.index-form"] == []
+
+
+def test_a_warp_condition_that_some_wave_meets_is_not_dead_code() -> None:
+    assert [d for d in diagnose(dead_branch()) if d.rule == "structure.unreachable"] == []
+    error = _rejection("no-wave")
+    assert "then-branch" in error.message and error.waves == (0, 1, 2, 3)

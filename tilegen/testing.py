@@ -36,8 +36,8 @@ from ir import models as m
 from ir.diagnostics import ScheduleError, SimulationError
 from ir.expr import WARP, Const, Var
 from ir.resources import shared_footprint
-from ir.trace import Problem
 from ir.validate import check_problem, validate
+from ir.validate.sizes import capped_kernel, checked_sizes, covering_problem
 
 __all__ = [
     "EXAMPLE_FAMILIES",
@@ -45,12 +45,15 @@ __all__ = [
     "IndexingReport",
     "Mutation",
     "MutationError",
+    "accepted_mutant_simulates",
     "check_indexing",
+    "covered_sizes",
     "detect",
     "error_bound",
     "example_names",
     "gemm_shapes",
     "load_example",
+    "mutants",
     "run_example",
     "schedule_cases",
     "schedule_params",
@@ -79,12 +82,33 @@ def problem_fits(kernel: m.Kernel, m_: int, n_: int, k_: int) -> bool:
     return True
 
 
+def covered_sizes(kernel: m.Kernel) -> str:
+    """What the default sizes of ``gemm_shapes`` / ``check_indexing`` / ``tilegen check`` cover,
+    in words (the validator's own choice, ``ir.validate.sizes.checked_sizes``)."""
+    return checked_sizes(kernel).describe()
+
+
 def gemm_shapes(
-    kernel: m.Kernel, *, max_tiles: int = 2, max_k_tiles: int = 3, min_k_tiles: int = 1
+    kernel: m.Kernel,
+    *,
+    max_tiles: Optional[int] = None,
+    max_k_tiles: Optional[int] = None,
+    min_k_tiles: int = 1,
 ) -> st.SearchStrategy[tuple[int, int, int]]:
-    """Small (M, N, K) the kernel accepts: up to ``max_tiles`` block tiles along M and N and
-    ``max_k_tiles`` K steps; any sizes up to those bounds for a kernel that pads its edges."""
+    """(M, N, K) the kernel accepts. By default the sizes the validator checks
+    (``covered_sizes``): grids that exercise every residue of the block indices and persistent
+    wrap-around, every K tile count past the pipeline depth; any sizes up to those bounds for a
+    kernel that pads its edges. ``max_tiles`` / ``max_k_tiles`` bound the draw instead (up to
+    ``max_tiles`` block tiles along M and N, ``min_k_tiles`` to ``max_k_tiles`` K steps)."""
     launch = kernel.launch
+    if max_tiles is None and max_k_tiles is None and kernel.edge != "pad":
+        problems = [(p.m, p.n, p.k) for p in checked_sizes(kernel).problems if p.k >= min_k_tiles * launch.k_step]
+        return st.sampled_from(problems).filter(lambda shape: problem_fits(kernel, *shape))
+    sizes_ = checked_sizes(kernel)
+    if max_tiles is None:
+        max_tiles = max(max(grid) for grid in sizes_.grids)
+    if max_k_tiles is None:
+        max_k_tiles = max(sizes_.k_tiles[-1], min_k_tiles)
     # (unit, fewest units, most units) along M, N and K.
     axes = [(launch.block_m, 1, max_tiles), (launch.block_n, 1, max_tiles), (launch.k_step, min_k_tiles, max_k_tiles)]
     if kernel.edge == "pad":  # any size that needs at least the fewest units once padded
@@ -207,11 +231,12 @@ def schedule_cases(
     example: Union[str, ModuleType],
     *,
     target: str = "gfx942",
-    max_tiles: int = 2,
-    max_k_tiles: int = 3,
+    max_tiles: Optional[int] = None,
+    max_k_tiles: Optional[int] = None,
     min_k_tiles: int = 1,
 ) -> tuple[dict[str, Any], m.Kernel, tuple[int, int, int]]:
-    """(params, kernel, (M, N, K)): a valid schedule of the family and a problem it accepts."""
+    """(params, kernel, (M, N, K)): a valid schedule of the family and a problem it accepts
+    (``gemm_shapes``: by default one of the sizes the validator checks)."""
     module = load_example(example)
     params = draw(schedule_params(module, target=target))
     kernel = module.kernel(**params)
@@ -273,21 +298,24 @@ class IndexingReport:
     #: Largest error relative to its element's bound (at most 1 when the check passes).
     worst_bound_ratio: float
     variants: tuple[str, ...]
+    #: How the launch was simulated, when it differs from the kernel's (a capped persistent grid).
+    notes: str = ""
 
     def __str__(self) -> str:
         m_, n_, k_ = self.shape
+        notes = f"; {self.notes}" if self.notes else ""
         return (
             f"{self.kernel}: {m_} x {n_} x {k_}, C written exactly once, max abs error {self.max_abs_error:.3g} "
-            f"({self.worst_bound_ratio:.2f} of the bf16/f32 error bound) over {', '.join(self.variants)}"
+            f"({self.worst_bound_ratio:.2f} of the bf16/f32 error bound) over {', '.join(self.variants)}{notes}"
         )
 
 
 @single_threaded()
 def check_indexing(
     kernel: m.Kernel,
-    M: int,
-    N: int,
-    K: int,
+    M: Optional[int] = None,
+    N: Optional[int] = None,
+    K: Optional[int] = None,
     *,
     seed: int = 0,
     alpha: Optional[float] = None,
@@ -306,7 +334,24 @@ def check_indexing(
     poisoned by NaN (a kernel must not read C when beta is 0), and alpha = -1.5, beta = 0.5 with
     a random C. Passing ``alpha``/``beta`` runs that one variant; ``a``/``b``/``c`` replace the
     random inputs.
+
+    Without sizes it runs ``covering_problem(kernel)``: the largest grid the validator checks
+    with the most K tiles (block-index residues, persistent wrap-around, K past the pipeline).
+    A persistent launch is simulated with its blocks capped as the validator traces it
+    (``ir.validate.sizes.capped_kernel``: the body sees tiles, never the block count), so blocks
+    walk several tiles even on small problems; the report says so.
     """
+    if M is None or N is None or K is None:
+        if (M, N, K) != (None, None, None):
+            raise ValueError("check_indexing: pass all of M, N, K, or none for the covering default")
+        default = covering_problem(kernel)
+        M, N, K = default.m, default.n, default.k
+    capped = capped_kernel(kernel)
+    if capped is not kernel:
+        notes = f"persistent launch capped to {capped.launch.persistent_blocks} blocks (each walks several tiles)"
+    else:
+        notes = ""
+    kernel_run = capped
     gen = torch.Generator().manual_seed(seed)
     b_shape = (K, N) if kernel.globals.b_layout == "kn" else (N, K)
     a = a if a is not None else torch.randn((M, K), generator=gen).to(torch.bfloat16)
@@ -322,7 +367,7 @@ def check_indexing(
         name = f"alpha={alpha_:g}, beta={beta_:g}" + (" (C poisoned with NaN)" if bool(c_in.isnan().any()) else "")
         names.append(name)
         try:
-            got = simulate(kernel, a, b, c_in, alpha=alpha_, beta=beta_, target=target)
+            got = simulate(kernel_run, a, b, c_in, alpha=alpha_, beta=beta_, target=target)
         except SimulationError as error:
             raise AssertionError(f"{where}, {name}: {error}") from error
         exact, bound = error_bound(
@@ -334,7 +379,7 @@ def check_indexing(
             raise AssertionError(f"{where}, {name}: {_numerics_message(kernel, got, exact, bound, bad)}")
         worst_error = max(worst_error, float(error.max()))
         worst_ratio = max(worst_ratio, float((error / bound.clamp_min(1e-300)).max()))
-    return IndexingReport(kernel.name, (M, N, K), worst_error, worst_ratio, tuple(names))
+    return IndexingReport(kernel.name, (M, N, K), worst_error, worst_ratio, tuple(names), notes)
 
 
 def _numerics_message(
@@ -368,14 +413,15 @@ def _numerics_message(
 
 def run_example(kernel: m.Kernel, *, target: str = "gfx942") -> IndexingReport:
     """What ``python examples/<x>.py`` does: validate for ``target`` and print the report (resources,
-    warnings), then simulate a small GEMM (2 x 2 output tiles, 3 K steps) and print the error
-    and "ok". Exits with status 1, after printing the diagnostics, on any failure."""
+    warnings) and the sizes it covered, then simulate the covering problem (``covering_problem``)
+    and print the error and "ok". Exits with status 1, after printing the diagnostics, on any failure."""
     try:
         print(validate(kernel, target=target).summary())
     except ScheduleError as error:
         print(error, file=sys.stderr)
         raise SystemExit(1) from None
-    shape = Problem.smallest(kernel, k_tiles=3, tiles=(2, 2))
+    shape = covering_problem(kernel)
+    print(f"validated at {covered_sizes(kernel)}")
     try:
         report = check_indexing(kernel, shape.m, shape.n, shape.k, target=target)
     except (AssertionError, ValueError) as error:
@@ -590,3 +636,185 @@ def detect(
             return f"simulator: {', '.join(sorted(cause.rules))}"
         return "numerics"
     return None
+
+
+# ------------------------------------------------------------------------------------------------
+# Random mutants: keep the validator sound (issue 9)
+# ------------------------------------------------------------------------------------------------
+
+_CONTROL = (m.For, m.If, m.RoleBranch, m.ForTiles)
+_COORDINATED = (m.GroupLoad, m.StageLoad, m.LoadShared, m.StoreShared, m.Store, m.GroupStore)
+
+
+def _replace_at(kernel: m.Kernel, index: int, make: Callable[[m.Stmt], list[m.Stmt]]) -> m.Kernel:
+    """``kernel`` with the ``index``-th op of ``m.walk`` order replaced by ``make(op)``."""
+    seen = [0]
+
+    def rewrite(body: list[m.Stmt]) -> list[m.Stmt]:
+        out: list[m.Stmt] = []
+        for op in body:
+            position = seen[0]
+            seen[0] += 1
+            if position == index:
+                out.extend(make(op))
+                seen[0] += sum(1 for _ in m.walk([op])) - 1  # skip its children's positions
+                continue
+            if isinstance(op, m.If):
+                op = op.model_copy(update={"then": rewrite(op.then), "orelse": rewrite(op.orelse)})
+            elif isinstance(op, (m.For, m.RoleBranch, m.ForTiles)):
+                op = op.model_copy(update={"body": rewrite(op.body)})
+            out.append(op)
+        return out
+
+    return kernel.model_copy(update={"body": rewrite(kernel.body)})
+
+
+def _sites(kernel: m.Kernel, want: Callable[[m.Stmt], bool]) -> list[int]:
+    return [i for i, op in enumerate(m.walk(kernel.body)) if want(op)]
+
+
+def _shared_refs(op: m.Stmt) -> list[str]:
+    return [name for name in ("dst", "src") if isinstance(getattr(op, name, None), m.SharedRef)]
+
+
+def _reg_refs(op: m.Stmt) -> list[str]:
+    return [name for name in ("dst", "src", "a", "b", "c", "d") if isinstance(getattr(op, name, None), m.RegRef)]
+
+
+@st.composite
+def mutants(draw: st.DrawFn, kernel: m.Kernel) -> tuple[str, m.Kernel]:
+    """(what was changed, the mutant): one random edit of ``kernel`` of the kinds a hurried user
+    makes: an op removed or duplicated, an offset or a loop bound off by one, a barrier moved into
+    a branch, a shared or register tile swapped for another of the same shape, a pipeline buffer
+    index rotated, a role's warp range changed. Many mutants are still correct schedules; the
+    property is that every mutant ``validate`` accepts computes the GEMM."""
+    ops = list(m.walk(kernel.body))
+    kinds = ["remove", "duplicate", "offset", "loop-bound", "barrier-branch", "swap-shared", "swap-register",
+             "rotate-buffer", "role-range"]
+    kind = draw(st.sampled_from(kinds))
+    shared = {t.name: t for t in kernel.shared}
+    regs = {t.name: t for t in kernel.registers}
+
+    def pick(want: Callable[[m.Stmt], bool]) -> Optional[int]:
+        sites = _sites(kernel, want)
+        return draw(st.sampled_from(sites)) if sites else None
+
+    if kind == "role-range" and kernel.roles:
+        i = draw(st.integers(0, len(kernel.roles) - 1))
+        role = kernel.roles[i]
+        first = max(0, role.first + draw(st.sampled_from([-1, 0, 1])))
+        count = max(1, role.count + draw(st.sampled_from([-1, 0, 1])))
+        roles = list(kernel.roles)
+        roles[i] = role.model_copy(update={"first": first, "count": count})
+        return f"role `{role.name}` warps {first}-{first + count - 1}", kernel.model_copy(update={"roles": roles})
+    if kind == "remove":
+        index = pick(lambda op: not isinstance(op, _CONTROL))
+        if index is not None:
+            return f"removed `{ops[index].kind}` ({ops[index].loc})", _replace_at(kernel, index, lambda op: [])
+    if kind == "duplicate":
+        index = pick(lambda op: not isinstance(op, _CONTROL))
+        if index is not None:
+            return f"duplicated `{ops[index].kind}` ({ops[index].loc})", _replace_at(kernel, index, lambda op: [op, op])
+    if kind == "offset":
+        index = pick(lambda op: isinstance(op, _COORDINATED))
+        if index is not None:
+            field_ = draw(st.sampled_from(["row", "col"]))
+            delta = draw(st.sampled_from([-1, 1]))
+            return (
+                f"{field_} {delta:+d} on `{ops[index].kind}` ({ops[index].loc})",
+                _replace_at(kernel, index, lambda op: [op.model_copy(update={field_: getattr(op, field_) + delta})]),
+            )
+    if kind == "loop-bound":
+        index = pick(lambda op: isinstance(op, m.For))
+        if index is not None:
+            field_ = draw(st.sampled_from(["start", "stop"]))
+            delta = draw(st.sampled_from([-1, 1]))
+            return (
+                f"loop {field_} {delta:+d} ({ops[index].loc})",
+                _replace_at(kernel, index, lambda op: [op.model_copy(update={field_: getattr(op, field_) + delta})]),
+            )
+    if kind == "barrier-branch":
+        index = pick(lambda op: isinstance(op, m.Barrier))
+        if index is not None:
+            half = max(1, kernel.launch.num_warps // 2)
+            cond = draw(st.sampled_from([Var(name=WARP).eq(0), Var(name=WARP) < half]))
+            return (
+                f"barrier into `if ({cond})` ({ops[index].loc})",
+                _replace_at(kernel, index, lambda op: [m.If(cond=cond, then=[op], loc=op.loc)]),
+            )
+    if kind == "swap-shared":
+        index = pick(lambda op: any(
+            (t.rows, t.cols) == (shared[getattr(op, f).tile].rows, shared[getattr(op, f).tile].cols)
+            and t.name != getattr(op, f).tile
+            for f in _shared_refs(op) for t in kernel.shared if getattr(op, f).tile in shared
+        ))
+        if index is not None:
+            op = ops[index]
+            field_ = next(f for f in _shared_refs(op) if getattr(op, f).tile in shared)
+            here = shared[getattr(op, field_).tile]
+            other = draw(st.sampled_from([
+                t for t in kernel.shared if (t.rows, t.cols) == (here.rows, here.cols) and t.name != here.name
+            ] or [here]))
+            ref = m.SharedRef(tile=other.name, buffer=getattr(op, field_).buffer if other.buffers > 1 else None)
+            if other.buffers > 1 and ref.buffer is None:
+                ref = ref.model_copy(update={"buffer": Const(value=0)})
+            return (
+                f"`{here.name}` -> `{other.name}` in `{op.kind}` ({op.loc})",
+                _replace_at(kernel, index, lambda o: [o.model_copy(update={field_: ref})]),
+            )
+    if kind == "swap-register":
+        def same(t: m.RegisterTile, u: m.RegisterTile) -> bool:
+            return (t.rows, t.cols, t.dtype, t.layout) == (u.rows, u.cols, u.dtype, u.layout) and t.name != u.name
+
+        index = pick(lambda op: any(
+            same(t, regs[getattr(op, f).tile]) for f in _reg_refs(op) for t in kernel.registers
+            if getattr(op, f).tile in regs
+        ))
+        if index is not None:
+            op = ops[index]
+            fields = [f for f in _reg_refs(op) if any(same(t, regs[getattr(op, f).tile]) for t in kernel.registers)]
+            field_ = draw(st.sampled_from(fields))
+            here = regs[getattr(op, field_).tile]
+            other = draw(st.sampled_from([t for t in kernel.registers if same(t, here)]))
+            old = getattr(op, field_)
+            index_expr = old.index if other.count > 1 and old.index is not None else (
+                Const(value=0) if other.count > 1 else None
+            )
+            ref = m.RegRef(tile=other.name, index=index_expr)
+            return (
+                f"`{here.name}` -> `{other.name}` as {field_} of `{op.kind}` ({op.loc})",
+                _replace_at(kernel, index, lambda o: [o.model_copy(update={field_: ref})]),
+            )
+    if kind == "rotate-buffer":
+        index = pick(lambda op: any(
+            getattr(op, f).buffer is not None and shared.get(getattr(op, f).tile) is not None
+            and shared[getattr(op, f).tile].buffers > 1 for f in _shared_refs(op)
+        ))
+        if index is not None:
+            op = ops[index]
+            field_ = next(f for f in _shared_refs(op) if getattr(op, f).buffer is not None)
+            ref = getattr(op, field_)
+            count = shared[ref.tile].buffers
+            rotated = ref.model_copy(update={"buffer": (ref.buffer + 1) % count})
+            return (
+                f"buffer of `{ref.tile}` rotated by one in `{op.kind}` ({op.loc})",
+                _replace_at(kernel, index, lambda o: [o.model_copy(update={field_: rotated})]),
+            )
+    # No site for the drawn kind: an op removed (every schedule has one).
+    index = pick(lambda op: not isinstance(op, _CONTROL))
+    assert index is not None
+    return f"removed `{ops[index].kind}` ({ops[index].loc})", _replace_at(kernel, index, lambda op: [])
+
+
+def accepted_mutant_simulates(kernel: m.Kernel, *, target: str = "gfx942", seed: int = 0) -> Optional[str]:
+    """None if ``validate`` rejects ``kernel``; else simulate it at ``covering_problem`` (every
+    residue the validator checks, persistent wrap-around, K past the pipeline) and return
+    "ok", raising AssertionError with the simulator's message when the numbers are wrong.
+    A validator crash (anything but ``ScheduleError``) propagates: validate must not crash."""
+    try:
+        validate(kernel, target=target)
+    except ScheduleError:
+        return None
+    shape = covering_problem(kernel)
+    check_indexing(kernel, shape.m, shape.n, shape.k, alpha=-1.5, beta=0.5, seed=seed, target=target)
+    return "ok"

@@ -1,9 +1,10 @@
 """What every rule reads: the kernel, the target, and per-wave traces of representative problems.
 
-Traces are taken lazily, once, for a 2 x 2 grid of output tiles and 1, 2, 3 and 4 K tiles: enough
-for pipeline prologues / epilogues, buffer rotation and a K loop that runs once. A persistent
-launch is traced with at most 2 blocks so each block runs more than one output tile (the body
-cannot observe the block count, only the tiles it is given).
+Traces are taken lazily, once, for the problems ``ir.validate.sizes.checked_sizes`` chooses from
+the index expressions: a 2 x 2 grid of output tiles with every K tile count from 1 past the
+pipeline depth and the periods of the K indices, and a larger grid when block indices divide or a
+persistent launch must wrap. A persistent launch is traced with at most 2 blocks so each block
+runs several output tiles (the body cannot observe the block count, only the tiles it is given).
 
 When the blocks can only differ in where they load and store (each block computes one tile and
 ``block_row`` / ``block_col`` appear in nothing but global coordinates), one block per problem is
@@ -26,15 +27,10 @@ from ir.semantics import OpEffects, Semantics
 from ir.targets import Target
 from ir.trace import Event, Problem, iter_wave, split_phases
 from ir.validate.describe import describe
+from ir.validate.sizes import CheckedSizes, capped_kernel, checked_sizes
 
 T = TypeVar("T")
 
-#: K tiles of the representative problems; 1 catches pipelines that read past K.
-REPRESENTATIVE_K_TILES = (1, 2, 3, 4)
-#: Output tiles (rows, cols) of the representative problems.
-REPRESENTATIVE_TILES = (2, 2)
-#: Blocks a persistent launch is traced with, so blocks stride over several tiles.
-TRACED_PERSISTENT_BLOCKS = 2
 #: A wave running more ops than this on a representative problem has a runaway loop bound.
 MAX_TRACED_OPS_PER_WAVE = 100_000
 
@@ -201,16 +197,16 @@ class ValidationContext:
     @cached_property
     def traced_kernel(self) -> m.Kernel:
         """The kernel with a persistent launch capped to a few blocks (same op objects)."""
-        launch = self.kernel.launch
-        if launch.persistent_blocks is None or launch.persistent_blocks <= TRACED_PERSISTENT_BLOCKS:
-            return self.kernel
-        capped = launch.model_copy(update={"persistent_blocks": TRACED_PERSISTENT_BLOCKS})
-        return self.kernel.model_copy(update={"launch": capped})
+        return capped_kernel(self.kernel)
+
+    @cached_property
+    def sizes(self) -> CheckedSizes:
+        """The problems traced, chosen from the index expressions (``ir.validate.sizes``)."""
+        return checked_sizes(self.kernel)
 
     @cached_property
     def problems(self) -> list[Problem]:
-        rows, cols = REPRESENTATIVE_TILES
-        return [Problem.smallest(self.kernel, k_tiles=k, tiles=(rows, cols)) for k in REPRESENTATIVE_K_TILES]
+        return list(self.sizes.problems)
 
     @cached_property
     def samples(self) -> list[Sample]:

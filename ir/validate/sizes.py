@@ -28,8 +28,8 @@ from math import lcm
 
 from ir import models as m
 from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, Arith, BoolOp, Cmp, Const, Expr, Not, free_vars
+from ir.semantics import effects
 from ir.trace import Problem
-from ir.validate.refs import expressions
 
 #: Blocks a persistent launch is traced with, so blocks stride over several tiles.
 TRACED_PERSISTENT_BLOCKS = 2
@@ -130,7 +130,7 @@ def capped_kernel(kernel: m.Kernel) -> m.Kernel:
 
 def checked_sizes(kernel: m.Kernel) -> CheckedSizes:
     """The problem sizes that exercise every case of ``kernel``'s index expressions."""
-    exprs = [e for op in m.walk(kernel.body) for e in expressions(op)]
+    exprs = [e for op in m.walk(kernel.body) for e in effects(kernel, op).exprs]
     k_names = k_variables(kernel)
     row_period = lcm(1, *(d for e in exprs for d in divisors(e, {BLOCK_ROW})))
     col_period = lcm(1, *(d for e in exprs for d in divisors(e, {BLOCK_COL})))
@@ -157,3 +157,12 @@ def checked_sizes(kernel: m.Kernel) -> CheckedSizes:
     return CheckedSizes(
         tuple(problems), k_tiles, tuple(grids), (row_period, col_period), k_period, depth, persistent
     )
+
+
+def covering_problem(kernel: m.Kernel) -> Problem:
+    """One problem that exercises the most at once, for a simulation with data: the largest
+    checked grid (block periods, persistent wrap-around) with the most K tiles checked. Simulate
+    ``capped_kernel(kernel)`` so a persistent launch wraps at this size."""
+    sizes = checked_sizes(kernel)
+    rows, cols = max(sizes.grids, key=lambda g: g[0] * g[1])
+    return Problem.smallest(kernel, k_tiles=sizes.k_tiles[-1], tiles=(rows, cols))

@@ -19,6 +19,7 @@ from ir.validate.rules import (
     clusters,
     collectives,
     coverage,
+    index_form,
     races,
     reachability,
     registers,
@@ -65,6 +66,7 @@ RULES: list[Rule] = [
     Rule("registers.budget-warpgroups", registers.check_budget_warpgroups),
     Rule("shared-memory.capacity", shared_memory.check_capacity),
     Rule("structure.unreachable", reachability.check_unreachable),
+    Rule("structure.index-form", index_form.check_index_form),
     Rule("accumulators.shared-matrix", accumulators.check_shared_matrix),
     Rule("accumulators.operand-matrix", accumulators.check_operand_matrix),
     # with concrete values, on the representative problems

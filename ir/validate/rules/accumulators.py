@@ -227,9 +227,14 @@ def _subtract(rect: Rect, cut: Rect) -> list[Rect]:
 
 
 def _write(pieces: list[Piece], new: Piece) -> list[Piece]:
+    n = new.rect
     out = []
     for piece in pieces:
-        for part in _subtract(piece.rect, new.rect):
+        r = piece.rect
+        if r.r0 >= n.r1 or n.r0 >= r.r1 or r.c0 >= n.c1 or n.c0 >= r.c1:
+            out.append(piece)  # untouched
+            continue
+        for part in _subtract(r, n):
             out.append(Piece(part, piece.matrix, piece.dr, piece.dc, piece.writer))
     out.append(new)
     return out
@@ -237,20 +242,23 @@ def _write(pieces: list[Piece], new: Piece) -> list[Piece]:
 
 def _read(pieces: list[Piece], rect: Rect) -> Optional[Operand]:
     """What ``rect`` holds when one fill covers it with one translation; None otherwise."""
-    hit = [p for p in pieces if p.rect.overlaps(rect)]
-    if not hit or any(not p.matrix for p in hit):
-        return None
-    first = hit[0]
+    r0, r1, c0, c1 = rect.r0, rect.r1, rect.c0, rect.c1
+    first: Optional[Piece] = None
     area = 0
-    for piece in hit:
-        if (piece.matrix, piece.dr, piece.dc) != (first.matrix, first.dr, first.dc):
+    for piece in pieces:
+        p = piece.rect
+        if p.r0 >= r1 or r0 >= p.r1 or p.c0 >= c1 or c0 >= p.c1:
+            continue
+        if not piece.matrix:
             return None
-        inner = piece.rect.intersect(rect)
-        assert inner is not None
-        area += (inner.r1 - inner.r0) * (inner.c1 - inner.c0)
-    if area != (rect.r1 - rect.r0) * (rect.c1 - rect.c0):
+        if first is None:
+            first = piece
+        elif (piece.matrix, piece.dr, piece.dc) != (first.matrix, first.dr, first.dc):
+            return None
+        area += (min(r1, p.r1) - max(r0, p.r0)) * (min(c1, p.c1) - max(c0, p.c0))
+    if first is None or area != (r1 - r0) * (c1 - c0):
         return None
-    moved = Rect(rect.r0 + first.dr, rect.r1 + first.dr, rect.c0 + first.dc, rect.c1 + first.dc)
+    moved = Rect(r0 + first.dr, r1 + first.dr, c0 + first.dc, c1 + first.dc)
     return Operand(first.matrix, moved, first.writer)
 
 
@@ -389,9 +397,9 @@ class _Flow:
             b_k, cols = (b.rect.r0, b.rect.r1), (b.rect.c0, b.rect.c1)
         else:
             cols, b_k = (b.rect.r0, b.rect.r1), (b.rect.c0, b.rect.c1)
-        where_ = self.sample.instance(event)
         kernel = self.kernel
         if a_k != b_k:
+            where_ = self.sample.instance(event)
             newer = a if a_k > b_k else b
             self.found.operand_k.error(
                 f"multiplies K {a_k[0]}-{a_k[1] - 1} of A (`{reg_text(op.a)}`, from {where(a.writer, kernel)}) by "
@@ -406,6 +414,7 @@ class _Flow:
             )
             return None
         if c.rows is not None and (c.rows, c.cols) != (rows, cols):
+            where_ = self.sample.instance(event)
             self.found.foreign.error(
                 f"adds rows {rows[0]}-{rows[1] - 1}, cols {cols[0]}-{cols[1] - 1} of C into `{reg_text(op.c)}`, "
                 f"which still holds the sums of rows {c.rows[0]}-{c.rows[1] - 1}, cols {c.cols[0]}-{c.cols[1] - 1} "
@@ -422,6 +431,7 @@ class _Flow:
             return None
         ks = _add_k(c.ks, a_k)
         if ks is None:
+            where_ = self.sample.instance(event)
             self.found.foreign.error(
                 f"adds K {a_k[0]}-{a_k[1] - 1} into `{reg_text(op.c)}` a second time (it holds K {_k_text(c.ks)} "
                 f"since {where(c.zero, kernel)}; {where_}); the product counts that K step twice",
@@ -443,11 +453,11 @@ class _Flow:
         kernel = self.kernel
         access = global_access(self.ctx.effects(op), event, self.ctx.value)
         assert access is not None
-        where_ = self.sample.instance(event)
         k_total = self.sample.problem.k
         if held.rows is not None:
             here = ((access.rect.r0, access.rect.r1), (access.rect.c0, access.rect.c1))
             if here != (held.rows, held.cols):
+                where_ = self.sample.instance(event)
                 self.found.position.error(
                     f"stores `{reg_text(op.src)}` at {access.rect.text()} of C, but it holds the sums of rows "
                     f"{held.rows[0]}-{held.rows[1] - 1}, cols {held.cols[0]}-{held.cols[1] - 1} "  # type: ignore[index]
@@ -461,6 +471,7 @@ class _Flow:
                 )
                 return
         if held.ks != ((0, k_total),):
+            where_ = self.sample.instance(event)
             self.found.missing_k.error(
                 f"stores `{reg_text(op.src)}` holding the sums of K {_k_text(held.ks)} only, of 0-{k_total - 1} "
                 f"({where_}); {where(held.zero, kernel)} zeroed it after the earlier K steps were added",
