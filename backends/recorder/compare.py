@@ -1,0 +1,470 @@
+"""Compare what an emitted kernel did (a recorded wave log) with what was validated (the trace).
+
+For every leaf op of a wave's validated trace (``ir.trace.wave_trace``), ``EXPECT`` says which log
+line(s) the emitted code must produce, in the log's own format (include/kittens.cuh) with
+schedule names where the log has ids. The log names tiles by construction order (``r3``) and
+shared tiles by allocation (``s0.1``); the comparison binds each schedule tile to one id, one to
+one, so the emitted code may name its tiles as it likes but must use the same tile for the same
+schedule tile every time (a swapped index or buffer breaks the binding). Tile shapes and layouts
+are checked when a tile is first bound.
+
+Everything else is compared as numbers: coordinates (element rectangles), group sizes, waits,
+barrier counts, and the value each store writes (``alpha * acc + beta * C``, followed through the
+epilogue's mul / add / load of old C).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from ir import models as m
+from ir.block_order import num_blocks
+from ir.expr import WARP, evaluate
+from ir.trace import Event, Problem, wave_trace
+
+from .build import Recorded, RecorderError
+
+# --------------------------------------------------------------------------------------------
+# What a log line is expected to be
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile field: the schedule's tile ``name`` (``C_accum[1]``, ``As[0]``), bound to a log id.
+    ``space`` is ``reg``, ``shared``, ``stage``, or ``temp`` (an epilogue temporary, which must be
+    a tile that holds no schedule tile). ``decl`` is the expected type fields of its decl line."""
+
+    space: str
+    name: str
+    decl: Optional[tuple[str, ...]] = None
+
+
+@dataclass(frozen=True)
+class Sum:
+    """A stored value: ``(term, coefficient)`` where a term is a ``Tile`` (its content) or a
+    literal token such as ``C@0,0,32,32`` (old C there). Zero coefficients are left out."""
+
+    terms: tuple[tuple[Union[Tile, str], float], ...]
+
+
+#: A field that matches anything (the barrier's kind: ``__syncthreads`` or ``tg::barrier``).
+ANY = "*"
+
+Field = Union[str, Tile, Sum]
+
+
+@dataclass(frozen=True)
+class Line:
+    kind: str
+    fields: tuple[Field, ...]
+
+
+def _show_field(item: Field) -> str:
+    if isinstance(item, Tile):
+        return item.name
+    if isinstance(item, Sum):
+        parts = [f"{_show_field(t) if isinstance(t, Tile) else t}={c:g}" for t, c in item.terms if c != 0]
+        return ";".join(parts) or "0"
+    return item
+
+
+def show_line(line: Line) -> str:
+    return " ".join([line.kind, *(_show_field(f) for f in line.fields)])
+
+
+# --------------------------------------------------------------------------------------------
+# Expectations, one function per IR op kind
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scope:
+    """What an expectation needs besides the event: the kernel and the scalars of the run."""
+
+    kernel: m.Kernel
+    alpha: float
+    beta: float
+
+    def reg(self, ref: m.RegRef, env: dict[str, int]) -> Tile:
+        tile = self.kernel.register_tile(ref.tile)
+        index = evaluate(ref.index, env) if ref.index is not None else 0
+        name = tile.name if tile.count == 1 else f"{tile.name}[{index}]"
+        return Tile("reg", name, (tile.dtype, str(tile.rows), str(tile.cols), tile.layout))
+
+    def shared(self, ref: m.SharedRef, env: dict[str, int]) -> Tile:
+        tile = self.kernel.shared_tile(ref.tile)
+        buffer = evaluate(ref.buffer, env) if ref.buffer is not None else 0
+        name = tile.name if tile.buffers == 1 else f"{tile.name}[{buffer}]"
+        return Tile("shared", name, (tile.dtype, str(tile.rows), str(tile.cols)))
+
+    def stage(self, name: str) -> Tile:
+        stage = self.kernel.stage_buffer(name)
+        return Tile("stage", stage.name, ("bf16", str(stage.rows), str(stage.cols), str(stage.group_size)))
+
+
+def _rect(row: int, col: int, rows: int, cols: int) -> tuple[str, str, str, str]:
+    return (str(row * rows), str(col * cols), str(rows), str(cols))
+
+
+def _c_token(r0: int, c0: int, rows: int, cols: int) -> str:
+    return f"C@{r0},{c0},{rows},{cols}"
+
+
+#: One expectation: the log lines an op must produce, as alternatives (any one may match).
+Expectation = Callable[[Scope, Event], list[list[Line]]]
+
+
+def _zero(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.Zero)
+    return [[Line("zero", (s.reg(op.dst, e.env),))]]
+
+
+def _copy(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.Copy)
+    return [[Line("copy", (s.reg(op.dst, e.env), s.reg(op.src, e.env)))]]
+
+
+def _group_load(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.GroupLoad)
+    tile = s.kernel.shared_tile(op.dst.tile)
+    rect = _rect(evaluate(op.row, e.env), evaluate(op.col, e.env), tile.rows, tile.cols)
+    fields = (str(op.group_size), "1" if op.is_async else "0", s.shared(op.dst, e.env), op.src, *rect)
+    return [[Line("group_load", fields)]]
+
+
+def _stage_load(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.StageLoad)
+    stage = s.kernel.stage_buffer(op.dst)
+    rect = _rect(evaluate(op.row, e.env), evaluate(op.col, e.env), stage.rows, stage.cols)
+    return [[Line("stage_load", (str(stage.group_size), s.stage(op.dst), op.src, *rect))]]
+
+
+def _stage_store(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.StageStore)
+    stage = s.kernel.stage_buffer(op.src)
+    return [[Line("stage_store", (str(stage.group_size), s.shared(op.dst, e.env), s.stage(op.src)))]]
+
+
+def _async_wait(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.AsyncWait)
+    return [[Line("async_wait", (str(op.pending),))]]
+
+
+def _load_shared(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.LoadShared)
+    reg = s.kernel.register_tile(op.dst.tile)
+    rect = _rect(evaluate(op.row, e.env), evaluate(op.col, e.env), reg.rows, reg.cols)
+    return [[Line("load_shared", (s.reg(op.dst, e.env), s.shared(op.src, e.env), *rect))]]
+
+
+def _store_shared(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.StoreShared)
+    reg = s.kernel.register_tile(op.src.tile)
+    rect = _rect(evaluate(op.row, e.env), evaluate(op.col, e.env), reg.rows, reg.cols)
+    return [[Line("store_shared", (s.shared(op.dst, e.env), *rect, s.reg(op.src, e.env)))]]
+
+
+def _mma(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.Mma)
+    tiles = tuple(s.reg(r, e.env) for r in (op.d, op.a, op.b, op.c))
+    return [[Line("mma", (op.variant, *tiles))]]
+
+
+def _store(s: Scope, e: Event) -> list[list[Line]]:
+    """C = alpha * src + beta * old C over the src tile's rectangle of C."""
+    op = e.op
+    assert isinstance(op, m.Store)
+    reg = s.kernel.register_tile(op.src.tile)
+    rect = _rect(evaluate(op.row, e.env), evaluate(op.col, e.env), reg.rows, reg.cols)
+    value = Sum(((s.reg(op.src, e.env), s.alpha), (_c_token(*map(int, rect)), s.beta)))
+    return [[Line("store", ("C", *rect, value))]]
+
+
+def _group_store(s: Scope, e: Event) -> list[list[Line]]:
+    """The group's N waves store the shared tile; wave w's share is rows [(w % N) * R / N, ...)
+    (docs/architecture.md, "Groups"). With alpha = 1 and beta = 0 the group may store the whole
+    tile in one cooperative call; otherwise each wave scales its share through a register tile."""
+    op = e.op
+    assert isinstance(op, m.GroupStore)
+    tile = s.kernel.shared_tile(op.src.tile)
+    row, col = evaluate(op.row, e.env), evaluate(op.col, e.env)
+    shared = s.shared(op.src, e.env)
+    n = op.group_size
+    share = tile.rows // n
+    part = e.env[WARP] % n
+    temp = Tile("temp", f"<{share}x{tile.cols} share of {shared.name}>")
+    r0, c0 = row * tile.rows + part * share, col * tile.cols
+    value = Sum(((temp, s.alpha), (_c_token(r0, c0, share, tile.cols), s.beta)))
+    per_wave = [
+        Line("load_shared", (temp, shared, str(part * share), "0", str(share), str(tile.cols))),
+        Line("store", ("C", str(r0), str(c0), str(share), str(tile.cols), value)),
+    ]
+    whole = [Line("group_store", (str(n), shared, "C", *_rect(row, col, tile.rows, tile.cols)))]
+    return [whole, per_wave] if (s.alpha, s.beta) == (1.0, 0.0) else [per_wave]
+
+
+def _barrier(s: Scope, e: Event) -> list[list[Line]]:
+    # The barrier's number is filled in by the matcher (it counts the wave's barriers).
+    return [[Line("barrier", ("#", ANY))]]
+
+
+#: What each leaf op of the IR must log. An op kind missing here fails every check of a schedule
+#: that uses it, naming the kind.
+EXPECT: dict[type, Expectation] = {
+    m.Zero: _zero,
+    m.Copy: _copy,
+    m.GroupLoad: _group_load,
+    m.StageLoad: _stage_load,
+    m.StageStore: _stage_store,
+    m.AsyncWait: _async_wait,
+    m.LoadShared: _load_shared,
+    m.StoreShared: _store_shared,
+    m.Mma: _mma,
+    m.Store: _store,
+    m.GroupStore: _group_store,
+    m.Barrier: _barrier,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Matching
+# --------------------------------------------------------------------------------------------
+
+
+class EmittedMismatch(AssertionError):
+    """The emitted code did something other than the validated trace."""
+
+
+class _Diff(Exception):
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass
+class _Names:
+    """A one-to-one binding of schedule names to log ids."""
+
+    what: str
+    forward: dict[str, str] = field(default_factory=dict)
+    backward: dict[str, str] = field(default_factory=dict)
+
+    def bind(self, name: str, ident: str) -> None:
+        known = self.forward.get(name)
+        if known is not None and known != ident:
+            other = self.backward.get(ident)
+            held = f"which holds {other}" if other else "which holds no schedule tile yet"
+            raise _Diff(f"{name} is {self.what} {known} everywhere before, but here the code uses {ident} ({held})")
+        other = self.backward.get(ident)
+        if other is not None and other != name:
+            raise _Diff(f"{self.what} {ident} holds {other}, but here the code uses it for {name}")
+        self.forward[name] = ident
+        self.backward[ident] = name
+
+
+@dataclass
+class _Wave:
+    block: int
+    warp: int
+    decls: dict[str, tuple[str, ...]]
+    regs: _Names
+    stages: _Names
+    shared: _Names
+    barriers: int = 0
+
+    def names(self, space: str) -> _Names:
+        return {"reg": self.regs, "stage": self.stages, "shared": self.shared}[space]
+
+    def tile(self, expected: Tile, actual: str, temps: dict[str, str]) -> None:
+        if "{" in actual:
+            ident, value = actual.split("{", 1)
+            held = self.regs.backward.get(ident, ident)
+            raise _Diff(
+                f"the code reads {held} after the epilogue scaled it in place (it holds {value.rstrip('}')}), "
+                "so this op sees alpha * acc (+ beta * C) instead of the accumulator"
+            )
+        if expected.space == "temp":
+            if actual in self.regs.backward:
+                raise _Diff(f"the epilogue's temporary is {actual}, which holds {self.regs.backward[actual]}")
+            if temps.setdefault(expected.name, actual) != actual:
+                raise _Diff(f"{expected.name} is {temps[expected.name]} before but {actual} here")
+            return
+        declared = self.decls.get(actual)
+        if declared is None:
+            raise _Diff(f"{actual} is no tile the code declared (out-of-bounds index?)")
+        if expected.decl is not None and declared != expected.decl:
+            raise _Diff(f"{actual} is declared {' '.join(declared)}, but {expected.name} is {' '.join(expected.decl)}")
+        self.names(expected.space).bind(expected.name, actual)
+
+    def sum(self, expected: Sum, actual: str, temps: dict[str, str]) -> None:
+        got: dict[str, float] = {}
+        if actual != "0":
+            for term in actual.split(";"):
+                token, _, coef = term.rpartition("=")
+                got[token] = float(coef)
+        want_literal = {t: c for t, c in expected.terms if isinstance(t, str) and c != 0}
+        want_tiles = [(t, c) for t, c in expected.terms if isinstance(t, Tile) and c != 0]
+        got_regs = {t: c for t, c in got.items() if t.startswith("r")}
+        got_literal = {t: c for t, c in got.items() if not t.startswith("r")}
+        if got_literal != want_literal or len(got_regs) != len(want_tiles):
+            raise _Diff(f"the stored value is {actual}, not {_show_field(expected)}")
+        for tile, coef in want_tiles:
+            bound = self.regs.forward.get(tile.name) if tile.space != "temp" else temps.get(tile.name)
+            ident = bound if bound in got_regs else (next(iter(got_regs)) if len(got_regs) == 1 else None)
+            if ident is None or got_regs[ident] != coef:
+                raise _Diff(f"the stored value is {actual}, not {_show_field(expected)}")
+            self.tile(tile, ident, temps)
+
+    def match(self, expected: Line, record: list[str], temps: dict[str, str]) -> None:
+        kind, fields = record[0], record[1:]
+        if kind != expected.kind:
+            raise _Diff(f"the code did `{kind}` where the schedule has `{expected.kind}`")
+        if len(fields) != len(expected.fields):
+            raise _Diff(f"`{kind}` logged {len(fields)} fields, expected {len(expected.fields)}")
+        for want, got in zip(expected.fields, fields, strict=True):
+            if isinstance(want, Tile):
+                self.tile(want, got, temps)
+            elif isinstance(want, Sum):
+                self.sum(want, got, temps)
+            elif want == "#":
+                if got != str(self.barriers):
+                    raise _Diff(f"this is the wave's barrier {self.barriers}, the code counts {got}")
+            elif want != ANY and want != got:
+                raise _Diff(f"`{got}` where the schedule has `{want}`")
+
+
+_DECLS = ("decl", "sdecl", "tdecl")
+
+
+def _where(event: Event) -> str:
+    op = event.op
+    values = ", ".join(f"{k}={v}" for k, v in sorted(event.env.items()))
+    return f"`{op.kind}` at {op.loc} ({values})"
+
+
+def compare_wave(
+    scope: Scope, block: int, warp: int, events: list[Event], log: list[str], shared: _Names
+) -> int:
+    """Raise ``EmittedMismatch`` at the first difference; return the number of ops compared."""
+    decls: dict[str, tuple[str, ...]] = {}
+    ops: list[tuple[int, list[str]]] = []
+    budgets: list[tuple[int, str]] = []
+    for number, line in enumerate(log, 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] in _DECLS:
+            decls[parts[1]] = tuple(parts[2:])
+        elif parts[0] == "budget":
+            budgets.append((len(ops), parts[1]))
+        else:
+            ops.append((number, parts))
+    wave = _Wave(block, warp, decls, _Names("register tile"), _Names("stage buffer"), shared)
+    position = 0
+
+    def fail(index: int, event: Optional[Event], expected: str, detail: str) -> EmittedMismatch:
+        got = " ".join(ops[position][1]) if position < len(ops) else "nothing (the wave ended)"
+        head = f"block {block}, wave {warp}, op {index} of the validated trace"
+        if event is not None:
+            head += f": {_where(event)}"
+        text = f"{head}\n  validated: {expected}\n  emitted:   {got}\n  why: {detail}"
+        return EmittedMismatch(text)
+
+    for index, event in enumerate(events):
+        expect = EXPECT.get(type(event.op))
+        if expect is None:
+            raise RecorderError(
+                f"the emitted-code check has no expectation for IR op kind `{event.op.kind}` ({event.op.loc}): "
+                "add one to EXPECT in backends/recorder/compare.py and the op to include/kittens.cuh"
+            )
+        alternatives = expect(scope, event)
+        if position >= len(ops):
+            raise fail(index, event, show_line(alternatives[0][0]), "the emitted code ran fewer ops than the trace")
+        chosen = next((alt for alt in alternatives if alt[0].kind == ops[position][1][0]), alternatives[0])
+        temps: dict[str, str] = {}
+        for line in chosen:
+            if position >= len(ops):
+                raise fail(index, event, show_line(line), "the emitted code ran fewer ops than the trace")
+            try:
+                wave.match(line, ops[position][1], temps)
+            except _Diff as diff:
+                raise fail(index, event, show_line(line), diff.detail) from None
+            position += 1
+        if isinstance(event.op, m.Barrier):
+            wave.barriers += 1
+    if position < len(ops):
+        raise fail(len(events), None, "nothing (the trace ended)", "the emitted code ran more ops than the trace")
+    _check_budget(scope.kernel, block, warp, budgets)
+    return len(events)
+
+
+def _check_budget(kernel: m.Kernel, block: int, warp: int, budgets: list[tuple[int, str]]) -> None:
+    """A wave of a role with a register budget sets it once, before its first op; others never."""
+    role = kernel.role_of_warp(warp)
+    want = role.max_registers if role is not None else None
+    got = [value for _, value in budgets]
+    where = f"block {block}, wave {warp}"
+    if want is None:
+        if got:
+            raise EmittedMismatch(f"{where}: the code sets a register budget ({', '.join(got)}) the schedule has not")
+        return
+    if got != [str(want)]:
+        raise EmittedMismatch(
+            f"{where}: role `{role.name}` has a budget of {want} registers ({role.loc}), the code sets "
+            f"{', '.join(got) or 'none'}"
+        )
+    if budgets[0][0] != 0:
+        raise EmittedMismatch(f"{where}: the register budget is set after {budgets[0][0]} ops, not before the first")
+
+
+def compare(
+    kernel: m.Kernel,
+    problem: Problem,
+    recorded: Recorded,
+    blocks: Iterable[int],
+    alpha: float,
+    beta: float,
+    traces: Optional[dict[tuple[int, int], list[Event]]] = None,
+) -> int:
+    """Compare every recorded wave of ``blocks`` with its trace; the number of ops compared.
+    ``traces`` caches the per-wave traces between runs of the same problem."""
+    traces = {} if traces is None else traces
+    launch = kernel.launch
+    want_blocks = num_blocks(launch, problem.m, problem.n)
+    x, y, z = recorded.grid
+    if x * y * z != want_blocks:
+        raise EmittedMismatch(
+            f"grid(): the code launches {x} x {y} x {z} = {x * y * z} blocks for M={problem.m}, N={problem.n}; "
+            f"the schedule needs {want_blocks}"
+        )
+    scope = Scope(kernel, alpha, beta)
+    total = 0
+    for block in sorted({b % want_blocks for b in blocks}):
+        shared = _Names("shared tile")
+        for warp in range(launch.num_warps):
+            log = recorded.waves.get((block, warp))
+            if log is None:
+                raise RecorderError(f"the recording run printed no wave {warp} of block {block}")
+            events = traces.get((block, warp))
+            if events is None:
+                events = traces[(block, warp)] = wave_trace(kernel, warp, block, problem)
+            try:
+                total += compare_wave(scope, block, warp, events, log, shared)
+            except EmittedMismatch as exc:
+                raise EmittedMismatch(
+                    f"the emitted code differs from the validated trace (M={problem.m}, N={problem.n}, "
+                    f"K={problem.k}, alpha={alpha:g}, beta={beta:g}):\n{exc}"
+                ) from None
+    return total
