@@ -97,6 +97,10 @@ def _h100(target: str) -> m.Kernel:
     return example_kernel("h100_producer_consumer", target)
 
 
+def _hk(target: str) -> m.Kernel:
+    return example_kernel("hipkittens_8wave", target)
+
+
 CORRUPTIONS: list[tuple[str, Callable[[str], m.Kernel], Callable[[str], str], str]] = [
     ("global index off by one", _k02, _sub(r"(block_row, )k \+ 1\}", r"\1k}"), "where the schedule has `32`"),
     ("K loop bound", _k02, _sub(r"k < num_k_tiles;", "k < num_k_tiles - 1;"), "fewer ops than the trace"),
@@ -133,6 +137,8 @@ CORRUPTIONS: list[tuple[str, Callable[[str], m.Kernel], Callable[[str], str], st
     ),
     ("epilogue drops beta", _k02, _sub(r"add\(C_accum\[0\], C_accum\[0\], c_prev\);", ""), "the stored value is"),
     ("stored tile", _k02, _sub(r"store\(g\.c, C_accum\[1\]", "store(g.c, C_accum[2]"), "holds C_accum[2]"),
+    ("cluster priority", _hk, _sub(r"set_priority<1>", "set_priority<2>"), "priority 2, not 1"),
+    ("cluster closed without its fence", _hk, _sub(r"tg::cluster_barrier\(\);", "__syncthreads();"), "`sync`"),
 ]
 
 
@@ -184,7 +190,7 @@ def test_an_ir_op_without_an_expectation_fails_naming_it(monkeypatch: pytest.Mon
 
 @st.composite
 def _cases(draw: st.DrawFn) -> tuple[str, m.Kernel, Problem]:
-    target = draw(st.sampled_from(TARGETS))
+    target = draw(st.sampled_from((*TARGETS, "gfx950", "sm_80")))
     name = draw(st.sampled_from(example_names()))
     _, kernel, (m_, n_, k_) = draw(schedule_cases(name, target=target, max_tiles=3, max_k_tiles=3, min_k_tiles=2))
     try:

@@ -216,8 +216,19 @@ def _group_store(s: Scope, e: Event) -> list[list[Line]]:
 
 
 def _barrier(s: Scope, e: Event) -> list[list[Line]]:
-    # The barrier's number is filled in by the matcher (it counts the wave's barriers).
-    return [[Line("barrier", ("#", ANY))]]
+    # The barrier's number is filled in by the matcher (it counts the wave's barriers). The barrier
+    # closing a scheduling cluster must be the fenced one, so the compiler moves nothing across it.
+    closing = e.cluster is not None and e.op is e.cluster.closing
+    return [[Line("barrier", ("#", "cluster" if closing else ANY))]]
+
+
+def priority(event: Event) -> int:
+    """The scheduling priority ``event`` runs at: its cluster's inside the body, 0 elsewhere (the
+    closing barrier comes after the priority is set back to 0)."""
+    cluster = event.cluster
+    if cluster is None or event.op is cluster.closing:
+        return 0
+    return cluster.priority
 
 
 #: What each leaf op of the IR must log. An op kind missing here fails every check of a schedule
@@ -360,7 +371,9 @@ def compare_wave(
     """Raise ``EmittedMismatch`` at the first difference; return the number of ops compared."""
     decls: dict[str, tuple[str, ...]] = {}
     ops: list[tuple[int, list[str]]] = []
+    priorities: list[int] = []  # the scheduling priority each op of ``ops`` ran at
     budgets: list[tuple[int, str]] = []
+    current = 0
     for number, line in enumerate(log, 1):
         parts = line.split()
         if not parts:
@@ -369,8 +382,11 @@ def compare_wave(
             decls[parts[1]] = tuple(parts[2:])
         elif parts[0] == "budget":
             budgets.append((len(ops), parts[1]))
+        elif parts[0] == "priority":
+            current = int(parts[1])
         else:
             ops.append((number, parts))
+            priorities.append(current)
     wave = _Wave(block, warp, decls, _Names("register tile"), _Names("stage buffer"), shared)
     position = 0
 
@@ -393,6 +409,12 @@ def compare_wave(
         if position >= len(ops):
             raise fail(index, event, show_line(alternatives[0][0]), "the emitted code ran fewer ops than the trace")
         chosen = next((alt for alt in alternatives if alt[0].kind == ops[position][1][0]), alternatives[0])
+        want = priority(event)
+        if priorities[position] != want:
+            label = f" of cluster `{event.cluster.label}`" if event.cluster is not None and event.cluster.label else ""
+            raise fail(
+                index, event, show_line(chosen[0]), f"it runs at priority {priorities[position]}, not {want}{label}"
+            )
         temps: dict[str, str] = {}
         for line in chosen:
             if position >= len(ops):

@@ -18,7 +18,7 @@
 //   stage_load N tX A|B rect | stage_store N sX tX | async_wait P
 //   store C rect value                 value: `token=coef;token=coef` (rN: a register's content,
 //                                       C@r0,c0,rows,cols: old C)
-//   barrier I kind | budget R | load_global rD A|B|C rect (no IR op does this)
+//   barrier I sync|tg|cluster | priority P | budget R | load_global rD A|B|C rect (no IR op does this)
 // A register read prints `rN`, or `rN{value}` when the tile holds a value the epilogue scaled
 // (a later op reading it would see alpha * acc: the liveness bug the emitter must not make).
 //
@@ -404,6 +404,18 @@ void async_wait() {
 inline void barrier() {
     tilegen_record::State& s = tilegen_record::state();
     tilegen_record::emit("barrier " + std::to_string(s.barriers++) + " tg");
+}
+
+// Scheduling clusters (IR `Cluster`): the priority the following ops run at, and the barrier with
+// a scheduling fence that closes a cluster.
+template <int P>
+void set_priority() {
+    tilegen_record::emit("priority " + std::to_string(P));
+}
+
+inline void cluster_barrier() {
+    tilegen_record::State& s = tilegen_record::state();
+    tilegen_record::emit("barrier " + std::to_string(s.barriers++) + " cluster");
 }
 
 template <int R, int LAUNCH_REGISTERS = 0>
