@@ -299,3 +299,53 @@ def to_text(expr: Expr) -> str:
 def to_cpp(expr: Expr, names: dict[str, str] | None = None) -> str:
     """C++ text; ``names`` maps schedule variable names to the emitted C++ identifiers."""
     return _render(expr, names or {}, cpp=True)[0]
+
+
+def simplify(expr: Expr) -> Expr:
+    """``expr`` with the constants of every sum folded (``k + 3 - 1`` -> ``k + 2``): each chain of
+    ``+`` / ``-`` becomes its terms in their first order, then one constant. Same value for every
+    environment (integer addition is associative); division and modulo are left as written."""
+    if isinstance(expr, Arith):
+        lhs, rhs = simplify(expr.lhs), simplify(expr.rhs)
+        if expr.op not in ("+", "-"):
+            return _arith(expr.op, lhs, rhs)
+        terms, constant = _linear(Arith(op=expr.op, lhs=lhs, rhs=rhs), 1)
+        positive = [t for sign, t in terms if sign > 0]
+        negative = [t for sign, t in terms if sign < 0]
+        if not positive:
+            out: Expr = Const(value=constant)
+            constant = 0
+        else:
+            out = positive[0]
+            for term in positive[1:]:
+                out = Arith(op="+", lhs=out, rhs=term)
+        for term in negative:
+            out = Arith(op="-", lhs=out, rhs=term)
+        if constant > 0:
+            out = Arith(op="+", lhs=out, rhs=Const(value=constant))
+        elif constant < 0:
+            out = Arith(op="-", lhs=out, rhs=Const(value=-constant))
+        return out
+    if isinstance(expr, Cmp):
+        return Cmp(op=expr.op, lhs=simplify(expr.lhs), rhs=simplify(expr.rhs))
+    if isinstance(expr, BoolOp):
+        return BoolOp(op=expr.op, args=tuple(simplify(a) for a in expr.args))
+    if isinstance(expr, Not):
+        return Not(arg=simplify(expr.arg))
+    return expr
+
+
+def linear_terms(expr: Expr) -> tuple[list[tuple[int, Expr]], int]:
+    """``expr`` as a sum: its (sign, term) list and its constant (``a + 2 - b`` -> ``[(1, a),
+    (-1, b)], 2``). Two expressions with the same terms differ by the difference of constants."""
+    return _linear(simplify(expr), 1)
+
+
+def _linear(expr: Expr, sign: int) -> tuple[list[tuple[int, Expr]], int]:
+    if isinstance(expr, Const):
+        return [], sign * expr.value
+    if isinstance(expr, Arith) and expr.op in ("+", "-"):
+        left, c1 = _linear(expr.lhs, sign)
+        right, c2 = _linear(expr.rhs, sign if expr.op == "+" else -sign)
+        return left + right, c1 + c2
+    return [(sign, expr)], 0

@@ -36,6 +36,9 @@ class SourceLoc(_Model):
     file: str
     line: int
     function: str = ""
+    #: The comment the user wrote on that line (``# why``), if any: the emitter prints it as the
+    #: reason for the block, so the emitted C++ says why in the user's words.
+    note: str = ""
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
@@ -379,6 +382,19 @@ for _model in (For, If, RoleBranch, ForTiles, Cluster):
 # --------------------------------------------------------------------------------------------
 
 
+class WarpGrid(_Model):
+    """A ``rows x cols`` row-major arrangement of the kernel's (or a role's) warps, as
+    ``warp_grid`` made it: ``row`` and ``col`` are the expressions it handed back, so later
+    layers can name them (the emitter declares ``warp_row`` / ``warp_col``)."""
+
+    rows: int = Field(ge=1)
+    cols: int = Field(ge=1)
+    role: Optional[str] = None
+    row: Expr
+    col: Expr
+    loc: SourceLoc
+
+
 class Kernel(_Model):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     globals: Globals = Globals()
@@ -392,6 +408,8 @@ class Kernel(_Model):
     #: ``refuse`` them with a message, or ``pad`` the operands to the next multiple.
     edge: Literal["refuse", "pad"] = "refuse"
     loc: SourceLoc
+    #: The warp grids the schedule asked for (names for the emitted code; no semantics).
+    warp_grids: list[WarpGrid] = []
 
     @model_validator(mode="after")
     def _unique_names(self) -> Kernel:

@@ -30,7 +30,8 @@ EMITTED_NAMES = frozenset(
     shared_view BLOCK_M BLOCK_N K_STEP NUM_WARPS NUM_THREADS GROUP_M NUM_XCDS XCD_CHUNK
     PERSISTENT_BLOCKS zero mul add load store load_async mma_AB mma_ABt subtile_inplace group gl st_bf
     st_fl rt_bf rt_fl bf16 coord warpid laneid min max dim3 blockIdx blockDim gridDim threadIdx
-    alignment_dummy shared_allocator WARP_THREADS""".split()
+    alignment_dummy shared_allocator WARP_THREADS REG_M REG_N DOT_SLICE SHARED_M SHARED_N SHARED_SLICE
+    warp_row warp_col global_row global_col""".split()
 )
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

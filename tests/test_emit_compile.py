@@ -272,7 +272,7 @@ def test_the_stub_rejects_a_tile_mix_up(tmp_path: Path) -> None:
     """The stub can fail: the k01 kernel with its B registers in row layout must not compile."""
     include = _stub(tmp_path)
     source = next(render(k, "gfx942") for name, t, k in CASES if name == "k01_baseline_4wave" and t == "gfx942")
-    broken = source.replace("rt_bf<32, 32, ducks::rt_layout::col> b_reg[2];", "rt_bf<32, 32> b_reg[2];")
+    broken = source.replace("rt_bf<K_STEP, REG_N, ducks::rt_layout::col> b_reg[2];", "rt_bf<K_STEP, REG_N> b_reg[2];")
     assert broken != source
     path = tmp_path / "broken.cpp"
     path.write_text(broken)

@@ -1,5 +1,5 @@
 """Properties of the HIP emitter that hold for every kernel: determinism, every declared tile and
-every op reaches the code, barriers of the right kind, extension uses marked, consistent layout,
+every op reaches the code, barriers of the right kind, extensions listed, consistent layout,
 and the choices the emitter makes (declaration scope, epilogue form, names it refuses).
 
 The synthetic kernels below use the builder like a user would; between them and the examples every
@@ -199,6 +199,41 @@ def _code_lines(source: str) -> list[str]:
     return [line.strip() for line in kernel.splitlines() if line.strip() and not line.strip().startswith("//")]
 
 
+_ROLE_GUARD = r"(\} else )?if \((warp_id >= \d+ && warp_id < \d+|warp_id >= \d+|warp_id < \d+|true)\) \{"
+
+
+def _role_guard(role: m.Role, num_warps: int) -> str:
+    """The test the emitter writes for ``role``: no half that holds for every wave."""
+    parts = [f"warp_id >= {role.first}"] if role.first > 0 else []
+    if role.first + role.count < num_warps:
+        parts.append(f"warp_id < {role.first + role.count}")
+    return f"if ({' && '.join(parts) or 'true'}) {{"
+
+
+def _weighted(code: list[str], kernel: m.Kernel) -> list[tuple[str, int]]:
+    """Each code line with how many ops it stands for: a line inside a loop the emitter rolled
+    (one Python line over an accumulator array; its variable is no schedule loop's) counts once
+    per iteration, and the rolled loop's own header is not a schedule loop."""
+    schedule_vars = {op.var for op in m.walk(kernel.body) if isinstance(op, m.For)}
+    out: list[tuple[str, int]] = []
+    stack: list[tuple[int, int]] = []  # (depth inside the rolled loop, iterations)
+    depth = 0
+    for line in code:
+        rolled = re.fullmatch(r"for \(int (\w+) = 0; \1 < (\d+); \+\+\1\) \{", line)
+        weight = 1
+        for _, count in stack:
+            weight *= count
+        if rolled and rolled.group(1) not in schedule_vars:
+            stack.append((depth + 1, int(rolled.group(2))))
+            out.append(("// rolled loop", 1))
+        else:
+            out.append((line, weight))
+        depth += line.count("{") - line.count("}")
+        while stack and depth < stack[-1][0]:
+            stack.pop()
+    return out
+
+
 def _expected_counts(kernel: m.Kernel) -> dict[str, int]:
     counts: dict[str, int] = {}
     for op in m.walk(kernel.body):
@@ -227,7 +262,8 @@ _SIGNATURES = {
     "group_store": r"^G\d+::store\(g\.c, ",
     "barrier": r"^(__syncthreads|tg::barrier)\(\);$",
     "for": r"^for \(int (?!tile_id)\w+ = ",
-    "if": r"^if \((?!g\.(alpha|beta)|warp_id >= \d+ && warp_id < \d+\)|first_tile_id < xcd_full|tile_id < xcd_full)",
+    "if": r"^if \((?!g\.(alpha|beta)|(warp_id >= \d+ && warp_id < \d+|warp_id [<>]=? \d+|true)\)"
+    r"|first_tile_id < xcd_full|tile_id < xcd_full)",
     "for_tiles": r"^const int block_row = ",
 }
 
@@ -235,15 +271,14 @@ _SIGNATURES = {
 @pytest.mark.parametrize(("name", "target", "kernel"), CASES, ids=IDS)
 def test_every_op_reaches_the_code(name: str, target: str, kernel: m.Kernel) -> None:
     code = _code_lines(_source(kernel, target))
+    weighted = _weighted(code, kernel)
     expected = _expected_counts(kernel)
     for kind, pattern in _SIGNATURES.items():
-        found = sum(1 for line in code if re.search(pattern, line))
+        found = sum(weight for line, weight in weighted if re.search(pattern, line))
         # a store with the copy epilogue stores `c_out`; the pattern counts it once as well
         assert found == expected.get(kind, 0), f"{kind}: {expected.get(kind, 0)} op(s) in the IR, {found} in the code"
     # A role branch opens with `if (...)`, or `} else if (...)` when it continues a chain of roles.
-    guards = [
-        i for i, line in enumerate(code) if re.fullmatch(r"(\} else )?if \(warp_id >= \d+ && warp_id < \d+\) \{", line)
-    ]
+    guards = [i for i, line in enumerate(code) if re.fullmatch(_ROLE_GUARD, line)]
     budget_only = [
         i for i in guards if code[i + 1].startswith("tg::set_max_registers<") and code[i + 2].startswith("}")
     ]
@@ -258,7 +293,7 @@ def test_each_register_budget_is_set_once_inside_its_role(name: str, target: str
         if role.max_registers is None:
             continue
         assert len(calls) == 1, f"role {role.name}: budget set {len(calls)} times"
-        guard = f"if (warp_id >= {role.first} && warp_id < {role.first + role.count}) {{"
+        guard = _role_guard(role, kernel.launch.num_warps)
         assert code[calls[0] - 1] in (guard, "} else " + guard), (
             f"role {role.name}: budget not at the top of its own branch"
         )
@@ -286,9 +321,35 @@ def _reg_type(tile: m.RegisterTile) -> str:
     return f"rt_{'bf' if tile.dtype == 'bf16' else 'fl'}<{tile.rows}, {tile.cols}{layout}>"
 
 
+def _constants(source: str) -> dict[str, int]:
+    """The file's ``constexpr int NAME = value;`` lines, values evaluated (``BLOCK_M / 4``)."""
+    values: dict[str, int] = {}
+    for name, text in re.findall(r"^constexpr int (\w+) = ([^;]+);$", source, flags=re.M):
+        parts = text.split(" / ")
+        if all(p in values or p.isdigit() for p in parts):
+            value = int(values.get(parts[0], parts[0]))
+            for p in parts[1:]:
+                value //= int(values.get(p, p))
+            values[name] = value
+    return values
+
+
+def _resolved(source: str) -> list[str]:
+    """The kernel's code lines with each named size in a template argument list replaced by its
+    value, so declarations can be compared with the IR's shapes."""
+    values = _constants(source)
+
+    def resolve(match: re.Match[str]) -> str:
+        args = [str(values.get(a.strip(), a.strip())) for a in match.group(2).split(",")]
+        return f"{match.group(1)}<{', '.join(args)}>"
+
+    pattern = re.compile(r"\b(st_bf|st_fl|rt_bf|rt_fl|subtile_inplace)<([^<>]*)>")
+    return [pattern.sub(resolve, line) for line in _code_lines(source)]
+
+
 @pytest.mark.parametrize(("name", "target", "kernel"), CASES, ids=IDS)
 def test_every_declared_tile_is_declared_once_with_its_type(name: str, target: str, kernel: m.Kernel) -> None:
-    code = _code_lines(_source(kernel, target))
+    code = _resolved(_source(kernel, target))
     for tile in kernel.shared:
         st = f"st_{'bf' if tile.dtype == 'bf16' else 'fl'}<{tile.rows}, {tile.cols}>"
         if tile.buffers == 1:
@@ -307,8 +368,8 @@ def test_every_declared_tile_is_declared_once_with_its_type(name: str, target: s
 def test_role_tiles_live_in_their_role_branch() -> None:
     kernel = importlib.import_module("k02_producer_consumer").kernel()
     lines = _source(kernel, "gfx942").splitlines()
-    branch = lines.index("    } else if (warp_id >= 4 && warp_id < 8) {")
-    decl = lines.index("        rt_fl<32, 32, ducks::rt_layout::col> C_accum[4];")
+    branch = lines.index("    } else if (warp_id >= 4) {")
+    decl = lines.index("        rt_fl<REG_M, REG_N, ducks::rt_layout::col> C_accum[4];")
     assert decl > branch, "the consumer's accumulators must be declared inside the consumer branch"
     assert not any("C_accum[4];" in line for line in lines[:branch])
 
@@ -317,8 +378,9 @@ def test_role_tiles_of_a_role_with_several_branches_are_hoisted_with_the_reason(
     source = _source(all_ops_kernel(), "gfx942")
     assert "// acc: declared here because role `consumer` has 3 branches" in source
     assert "// b_stage: declared here because role `producer` has 3 branches" in source
-    kernel_scope = source.split("void all_ops_kernel(")[1].split("if (warp_id >=")[0]
-    assert "rt_fl<32, 16, ducks::rt_layout::col> acc[2];" in kernel_scope
+    kernel_scope = source.split("void all_ops_kernel(")[1].split("if (warp_id ")[0]
+    assert "rt_fl<REG_M, REG_N, ducks::rt_layout::col> acc[2];" in kernel_scope
+    assert "constexpr int REG_M = BLOCK_M / 2;" in source and "constexpr int REG_N = BLOCK_N / 4;" in source
 
 
 # -- barriers ------------------------------------------------------------------------------------
@@ -366,19 +428,17 @@ def test_barrier_kinds_by_context() -> None:
 
 
 @pytest.mark.parametrize(("name", "target", "kernel"), CASES, ids=IDS)
-def test_every_extension_use_carries_the_note(name: str, target: str, kernel: m.Kernel) -> None:
-    lines = [line.strip() for line in _source(kernel, target).splitlines()]
-    for number, line in enumerate(lines):
-        if line.startswith("//") or "tg::" not in line:
-            continue
-        above = number - 1
-        while above >= 0 and lines[above] and not lines[above].startswith("//"):
-            above -= 1  # the other code lines of the same block
-        comments = []
-        while above >= 0 and lines[above].startswith("//"):
-            comments.append(lines[above])
-            above -= 1
-        assert f"// {EXTENSION_NOTE}" in comments, f"line {number + 1} `{line}` uses a tilegen extension unmarked"
+def test_the_header_lists_every_extension_used_once_on_amd_only(name: str, target: str, kernel: m.Kernel) -> None:
+    source = _source(kernel, target)
+    used = sorted(set(re.findall(r"\btg::\w+", "\n".join(_code_lines(source)))))
+    header = source.split("#include")[0]
+    if target.startswith("sm_"):
+        assert "HipKittens" not in source and EXTENSION_NOTE not in source
+        return
+    assert source.count(EXTENSION_NOTE) == (1 if used else 0)
+    if used:
+        listed = re.search(re.escape(EXTENSION_NOTE) + r": ([^\n]*)\.\n", header)
+        assert listed is not None and sorted(listed.group(1).split(", ")) == used
 
 
 def test_no_extension_no_extension_header() -> None:
@@ -427,18 +487,18 @@ def test_epilogue_scales_a_copy_when_the_tile_is_read_later() -> None:
 
 @pytest.mark.parametrize(("name", "target", "kernel"), CASES, ids=IDS)
 def test_every_store_applies_alpha_and_beta(name: str, target: str, kernel: m.Kernel) -> None:
-    source = _source(kernel, target)
+    weighted = _weighted(_code_lines(_source(kernel, target)), kernel)
     stores = sum(isinstance(op, (m.Store, m.GroupStore)) for op in m.walk(kernel.body))
-    assert source.count("g.alpha);") == stores
-    assert source.count("mul(c_prev, c_prev, g.beta);") == stores
-    assert source.count("if (g.beta != 0.f) {") == stores
+    assert sum(w for line, w in weighted if line.endswith("g.alpha);")) == stores
+    assert sum(w for line, w in weighted if line == "mul(c_prev, c_prev, g.beta);") == stores
+    assert sum(w for line, w in weighted if line == "if (g.beta != 0.f) {") == stores
 
 
 def test_group_store_runs_cooperatively_or_per_wave_with_the_epilogue() -> None:
     source = _source(all_ops_kernel(), "gfx942")
     assert "if (g.alpha == 1.f && g.beta == 0.f) {" in source
     assert "G4::store(g.c, Cs, {0, 0, block_row, block_col});" in source
-    assert "load(c_part, subtile_inplace<16, 64>(Cs, {warp_id % 4, 0}));" in source
+    assert "load(c_part, subtile_inplace<BLOCK_M / 4, BLOCK_N>(Cs, {warp_id % 4, 0}));" in source
     assert "store(g.c, c_part, {0, 0, block_row * 4 + warp_id % 4, block_col});" in source
 
 

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
+import linecache
 import os
+import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, Optional, Union
@@ -43,11 +46,31 @@ def _caller_loc() -> m.SourceLoc:
         while frame is not None:
             path = os.path.abspath(frame.f_code.co_filename)
             if not path.startswith(_PACKAGE_DIR + os.sep) and "contextlib" not in path:
-                return m.SourceLoc(file=_short_path(path), line=frame.f_lineno, function=frame.f_code.co_name)
+                return m.SourceLoc(
+                    file=_short_path(path),
+                    line=frame.f_lineno,
+                    function=frame.f_code.co_name,
+                    note=_line_comment(path, frame.f_lineno),
+                )
             frame = frame.f_back
     finally:
         del frame
     return m.SourceLoc(file="<unknown>", line=0)
+
+
+def _line_comment(path: str, line: int) -> str:
+    """The ``# comment`` at the end of the user's source line, without the ``#`` ("" if none)."""
+    text = linecache.getline(path, line)
+    if "#" not in text:
+        return ""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return ""
+    for token in tokens:
+        if token.type == tokenize.COMMENT:
+            return token.string.lstrip("#").strip()
+    return ""
 
 
 def _short_path(path: str) -> str:
@@ -265,6 +288,7 @@ class Kernel:
         self._registers: list[m.RegisterTile] = []
         self._stages: list[m.StageBuffer] = []
         self._roles: list[m.Role] = []
+        self._warp_grids: list[m.WarpGrid] = []
         self._frames: list[_Frame] = [_Frame("kernel", [])]
         self._last_if: Optional[list] = None
 
@@ -302,7 +326,11 @@ class Kernel:
                 f"{'role ' + role.name if role else 'the kernel'} has {count}"
             )
         local = role.warp if role else self.warp
-        return local // cols, local % cols
+        row, col = local // cols, local % cols
+        grid = m.WarpGrid(rows=rows, cols=cols, role=role.name if role else None, row=row, col=col, loc=_caller_loc())
+        if all((g.row, g.col) != (row, col) for g in self._warp_grids):
+            self._warp_grids.append(grid)
+        return row, col
 
     # -- declarations --------------------------------------------------------------------------
     def shared(self, name: str, rows: int, cols: int, *, buffers: int = 1, dtype: m.Dtype = "bf16") -> SharedTile:
@@ -676,6 +704,7 @@ class Kernel:
             body=body,
             edge=self.edge,
             loc=self._loc,
+            warp_grids=list(self._warp_grids),
         )
 
     # -- internals -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ absolute paths; source locations are printed as the builder recorded them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,7 +23,25 @@ import jinja2
 
 from backends.hip.block_order_code import Assign, BlockOrder, Let, When, block_order
 from ir import models as m
-from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, Const, Expr, Var, free_vars, to_cpp
+from ir.expr import (
+    BLOCK_COL,
+    BLOCK_ROW,
+    NUM_K_TILES,
+    WARP,
+    Arith,
+    BoolOp,
+    Cmp,
+    Const,
+    Expr,
+    Not,
+    Var,
+    evaluate,
+    free_vars,
+    linear_terms,
+    simplify,
+    to_cpp,
+    to_text,
+)
 from ir.names import IDENTIFIER
 from ir.resources import dynamic_shared_memory
 from ir.semantics import Semantics, missing_index, spurious_index
@@ -31,8 +50,10 @@ from ir.validate import validate
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-#: The comment every use of a tilegen extension (anything in ``tg::``) carries.
-EXTENSION_NOTE = "tilegen extension: not in HipKittens (see docs/hipkittens-compat.md)"
+#: The header remark of an AMD file that uses tilegen extensions (anything in ``tg::``): once per
+#: file, listing them. NVIDIA files never carry it (HipKittens is not their reference).
+EXTENSION_NOTE = "tilegen extensions (not in HipKittens; docs/hipkittens-compat.md says how to supply them)"
+_EXTENSION_CALL = re.compile(r"\btg::(\w+)")
 
 #: C++ names of the schedule's builtin variables; loop variables keep their own names.
 BUILTIN_NAMES = {WARP: "warp_id", BLOCK_ROW: BLOCK_ROW, BLOCK_COL: BLOCK_COL, NUM_K_TILES: NUM_K_TILES}
@@ -61,7 +82,12 @@ def render(kernel: m.Kernel, target: str = "gfx942", *, module_name: Optional[st
     if not IDENTIFIER.match(module):
         raise ValueError(f"module_name `{module}` is not a C identifier; use letters, digits and underscores")
     context = _Emitter(kernel, spec).context(module)
-    return _tidy(_environment().get_template("module.cpp.j2").render(**context))
+    template = _environment().get_template("module.cpp.j2")
+    # Render once to learn which tg:: extensions the body calls, then again with the header
+    # listing them (the header precedes the body, which Python has fully decided already).
+    first = template.render(**context, extensions=[])
+    context["extensions"] = list(dict.fromkeys(f"tg::{name}" for name in _EXTENSION_CALL.findall(first)))
+    return _tidy(template.render(**context))
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,7 +105,6 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
     )
-    env.filters["cpp"] = lambda expr, names=None: to_cpp(expr, names or BUILTIN_NAMES)
     env.globals["EXTENSION_NOTE"] = EXTENSION_NOTE
     return env
 
@@ -187,12 +212,60 @@ class _Emitter:
         self.launch = kernel.launch
         self.persistent = kernel.launch.persistent_blocks is not None
         self.order: BlockOrder = block_order(kernel.launch)  # structure.launch validated the launch
+        self.dims = _Dims(kernel)
+        self.grid_names = _grid_names(kernel)
+        self.cpp_names = {**BUILTIN_NAMES, **{name: name for _, name in self.grid_names}}
+        self.used_grid_names: set[str] = set()
+        self.roll_var = next(v for v in ("i", "j", "t", "e", "ii") if v not in _schedule_names(kernel))
         self.group_sizes: set[int] = set()
         self.uses_extensions = False
         self.uses_algorithm = False
         self.semantics = Semantics(kernel)
         self.live_after_store = _Liveness(kernel, self.semantics, self.persistent).live_after_store
         self.branch_decls = self._place_declarations()
+
+    # -- expressions -----------------------------------------------------------------------------
+    def _cpp(self, expr: Expr) -> str:
+        """C++ of a schedule expression: constants folded, warp-grid coordinates by their names."""
+        return to_cpp(self._named(simplify(expr)), self.cpp_names)
+
+    def _named(self, expr: Expr) -> Expr:
+        for grid_expr, name in self.grid_names:
+            if expr == grid_expr:
+                self.used_grid_names.add(name)
+                return Var(name=name)
+        if isinstance(expr, Arith):
+            return Arith(op=expr.op, lhs=self._named(expr.lhs), rhs=self._named(expr.rhs))
+        if isinstance(expr, Cmp):
+            return Cmp(op=expr.op, lhs=self._named(expr.lhs), rhs=self._named(expr.rhs))
+        if isinstance(expr, BoolOp):
+            return BoolOp(op=expr.op, args=tuple(self._named(a) for a in expr.args))
+        if isinstance(expr, Not):
+            return Not(arg=self._named(expr.arg))
+        return expr
+
+    def _coord(self, row: Expr, col: Expr) -> str:
+        return f"{{0, 0, {self._cpp(row)}, {self._cpp(col)}}}"
+
+    def _role_cond(self, role: m.Role) -> str:
+        """The test for "this wave is in ``role``", without the halves that are always true."""
+        end = role.first + role.count
+        parts = []
+        if role.first > 0:
+            parts.append(f"warp_id >= {role.first}")
+        if end < self.launch.num_warps:
+            parts.append(f"warp_id < {end}")
+        return " && ".join(parts) or "true"
+
+    def _reg_type(self, tile: m.RegisterTile) -> str:
+        base = "rt_bf" if tile.dtype == "bf16" else "rt_fl"
+        layout = ", ducks::rt_layout::col" if tile.layout == "col" else ""
+        rows, cols = self.dims.of(tile.name, tile.rows, tile.cols)
+        return f"{base}<{rows}, {cols}{layout}>"
+
+    def _shared_type(self, name: str, rows: int, cols: int, dtype: str = "bf16") -> str:
+        r, c = self.dims.of(name, rows, cols)
+        return f"{'st_bf' if dtype == 'bf16' else 'st_fl'}<{r}, {c}>"
 
     # -- declarations --------------------------------------------------------------------------
     def _place_declarations(self) -> dict[int, list[str]]:
@@ -243,7 +316,9 @@ class _Emitter:
         nodes = []
         registers = [t for t in self.kernel.registers if t.name in names]
         if registers:
-            items = [{"kind": "register", "type": _reg_type(t), "name": t.name, "count": t.count} for t in registers]
+            items = [
+                {"kind": "register", "type": self._reg_type(t), "name": t.name, "count": t.count} for t in registers
+            ]
             comment = f"{heading} ({where(t.loc for t in registers)})"
             notes = [
                 f"{t.name}: declared here because {self.hoisted[t.name]}" for t in registers if t.name in self.hoisted
@@ -253,7 +328,12 @@ class _Emitter:
         if stages:
             self.uses_extensions = True
             items = [
-                {"kind": "stage", "type": f"st_bf<{s.rows}, {s.cols}>", "group": s.group_size, "name": s.name}
+                {
+                    "kind": "stage",
+                    "type": self._shared_type(s.name, s.rows, s.cols),
+                    "group": s.group_size,
+                    "name": s.name,
+                }
                 for s in stages
             ]
             held = "registers holding this wave's share of a tile in flight"
@@ -272,7 +352,10 @@ class _Emitter:
         }
         nodes: list[Node] = []
         if kernel.shared:
-            shared = [{"type": _shared_type(t), "name": t.name, "buffers": t.buffers} for t in kernel.shared]
+            shared = [
+                {"type": self._shared_type(t.name, t.rows, t.cols, t.dtype), "name": t.name, "buffers": t.buffers}
+                for t in kernel.shared
+            ]
             nodes.append(
                 Node(
                     "shared",
@@ -285,7 +368,11 @@ class _Emitter:
         body = self._body(kernel.body, uniform=True)
         scalars = self._scalars()
         if scalars:
-            nodes.append(Node("lets", "Which wave this is, and the problem's K steps (K = g.a.cols())", items=scalars))
+            what = "Which wave this is"
+            if self.used_grid_names:
+                what += ", where it sits in its warp grid"
+                what += f" ({where(g.loc for g in kernel.warp_grids)})"
+            nodes.append(Node("lets", f"{what}, and the problem's K steps (K = g.a.cols())", items=scalars))
         nodes += self._budget_nodes()
         nodes += body
         if self.order.kind == "persistent":
@@ -310,6 +397,8 @@ class _Emitter:
             "shared_bytes": dynamic_shared_memory(kernel, self.target),
             "nodes": nodes,
             "launch_bounds_min": launch_bounds_min(launch, self.target),
+            "dim_constants": self.dims.constants,
+            "vendor": self.target.vendor,
         }
 
     def _scalars(self) -> list[dict[str, str]]:
@@ -322,8 +411,11 @@ class _Emitter:
         if any(not placed for placed in self.budget_in_branch.values()):
             used.add(WARP)
         scalars = []
-        if WARP in used:
+        if WARP in used or self.used_grid_names:
             scalars.append({"name": "warp_id", "value": "kittens::warpid()"})
+        for expr, name in self.grid_names:
+            if name in self.used_grid_names:
+                scalars.append({"name": name, "value": to_cpp(expr, BUILTIN_NAMES)})
         if NUM_K_TILES in used:
             scalars.append({"name": NUM_K_TILES, "value": "g.a.cols() / K_STEP"})
         return scalars
@@ -363,17 +455,17 @@ class _Emitter:
             warp_bound = WARP in free_vars(op.start) | free_vars(op.stop)
             return Node(
                 "for",
-                f"{label[0].upper()}{label[1:]} ({where([op.loc])})",
+                _say(f"{label[0].upper()}{label[1:]}", [op.loc]),
                 body=self._body(op.body, uniform and not warp_bound),
-                info={"var": op.var, "start": op.start, "stop": op.stop, "unroll": op.unroll},
+                info={"var": op.var, "start": self._cpp(op.start), "stop": self._cpp(op.stop), "unroll": op.unroll},
             )
         if isinstance(op, m.If):
             return Node(
                 "if",
-                f"Condition ({where([op.loc])})",
+                _say(_describe_condition(op.cond), [op.loc]),
                 body=self._body(op.then, False),
                 orelse=self._body(op.orelse, False),
-                info={"cond": op.cond},
+                info={"cond": self._cpp(op.cond)},
             )
         if isinstance(op, m.Cluster):
             return self._cluster(op, uniform)
@@ -386,9 +478,9 @@ class _Emitter:
         inner += self._body(op.body, False)
         return Node(
             "role",
-            f"Role `{role.name}`: {_waves(role)} ({where([op.loc])})",
+            _say(f"Role `{role.name}`: {_waves(role)}", [op.loc]),
             body=inner,
-            info={"role": role.name, "first": role.first, "end": role.first + role.count},
+            info={"role": role.name, "cond": self._role_cond(role)},
         )
 
     def _cluster(self, op: m.Cluster, uniform: bool) -> Node:
@@ -430,7 +522,7 @@ class _Emitter:
                         "role",
                         f"Role `{role.name}`: {_waves(role)} ({where([role.loc])})",
                         body=[budget],
-                        info={"role": role.name, "first": role.first, "end": role.first + role.count},
+                        info={"role": role.name, "cond": self._role_cond(role)},
                     )
                 )
         return nodes
@@ -458,11 +550,57 @@ class _Emitter:
     # -- leaf ops ------------------------------------------------------------------------------
     def _steps(self, ops: list[m.Stmt], uniform: bool) -> Node:
         kind = _category(ops[0], uniform)
-        items = [self._op(op, uniform) for op in ops]
+        items = self._rolled(ops, [self._op(op, uniform) for op in ops])
         extension = any(item.get("extension") for item in items)
         if extension:
             self.uses_extensions = True
-        return Node("steps", f"{self._describe(kind, ops)} ({where(op.loc for op in ops)})", extension, items=items)
+        return Node("steps", _say(self._describe(kind, ops), [op.loc for op in ops]), extension, items=items)
+
+    def _rolled(self, ops: list[Any], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Items with each run of ops that one Python line made over a whole register-tile array
+        (``k.zero(acc)``, a store inside a Python loop) written as one C++ loop, as the user would."""
+        out: list[dict[str, Any]] = []
+        i = 0
+        while i < len(ops):
+            j = i + 1
+            while j < len(ops) and _same_run(ops[i], ops[j], items[i], items[j]):
+                j += 1
+            rolled = self._roll(ops[i:j], items[i:j]) if j - i > 1 else None
+            if rolled is None:
+                out.append(items[i])
+                i += 1
+            else:
+                out.append(rolled)
+                i = j
+        return out
+
+    def _roll(self, ops: list[Any], items: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        n = len(ops)
+        var = self.roll_var
+        if isinstance(ops[0], m.Zero):
+            ref = ops[0].dst
+            if [op.dst.index for op in ops] != [Const(value=v) for v in range(n)]:
+                return None
+            return {"kind": "zero_loop", "var": var, "count": n, "dst": f"{ref.tile}[{var}]"}
+        if isinstance(ops[0], m.Store):
+            ref = ops[0].src
+            if [op.src.index for op in ops] != [Const(value=v) for v in range(n)]:
+                return None
+            row = _affine(ops, "row", var)
+            col = _affine(ops, "col", var)
+            if row is None or col is None:
+                return None
+            return {
+                **items[0],
+                "kind": "store_loop",
+                "var": var,
+                "count": n,
+                "src": f"{ref.tile}[{var}]",
+                "row": self._cpp(row),
+                "col": self._cpp(col),
+                "coord": "{0, 0, global_row, global_col}",
+            }
+        return None
 
     def _describe(self, kind: str, ops: list[Any]) -> str:
         """What a block of leaf ops does, in the schedule's terms (tile names, not indices)."""
@@ -481,8 +619,10 @@ class _Emitter:
         if kind == "stage_store":
             return "Staged registers -> shared: " + _names_listed(f"{op.src} -> {op.dst.tile}" for op in ops)
         if kind == "async_wait":
+            if all(op.pending == 0 for op in ops):
+                return "Wait until every asynchronous load this wave issued has landed"
             pending = _names_listed(str(op.pending) for op in ops)
-            return f"Wait until at most {pending} of this wave's asynchronous loads are in flight"
+            return f"Wait until this wave's asynchronous loads have landed, all but the newest {pending}"
         if kind == "load_shared":
             return "Shared -> registers: " + _names_listed(f"{op.src.tile} -> {op.dst.tile}" for op in ops)
         if kind == "mma":
@@ -523,7 +663,7 @@ class _Emitter:
                 "call": "load_async" if op.is_async else "load",
                 "dst": self._shared(op.dst, op.loc),
                 "src": op.src.lower(),
-                "coord": _coord(op.row, op.col),
+                "coord": self._coord(op.row, op.col),
             }
         if isinstance(op, m.StageLoad):
             stage = self.kernel.stage_buffer(op.dst)
@@ -533,7 +673,7 @@ class _Emitter:
                 "group": stage.group_size,
                 "dst": op.dst,
                 "src": op.src.lower(),
-                "coord": _coord(op.row, op.col),
+                "coord": self._coord(op.row, op.col),
             }
         if isinstance(op, m.StageStore):
             stage = self.kernel.stage_buffer(op.src)
@@ -563,8 +703,8 @@ class _Emitter:
             return {
                 "kind": "store",
                 "src": self._reg(op.src, op.loc),
-                "type": _reg_type(tile),
-                "coord": _coord(op.row, op.col),
+                "type": self._reg_type(tile),
+                "coord": self._coord(op.row, op.col),
                 "in_place": not _is_live(op.src, self.live_after_store.get(id(op), frozenset())),
             }
         if isinstance(op, m.StoreShared):
@@ -588,16 +728,18 @@ class _Emitter:
         if tile.rows % n or share % base:
             raise _unvalidated(op.loc, "collectives.group-store-share")
         part_row = op.row * n + Var(name=WARP) % n
+        rows, cols = self.dims.of(tile.name, tile.rows, tile.cols)
+        part_rows = rows if n == 1 else (f"{rows} / {n}" if not rows.isdigit() else str(share))
         return {
             "kind": "group_store",
             "group": f"G{n}",
             "n": n,
             "src": self._shared(op.src, op.loc),
-            "coord": _coord(op.row, op.col),
-            "part_type": f"rt_fl<{share}, {tile.cols}>",
-            "part_shape": f"{share}, {tile.cols}",
+            "coord": self._coord(op.row, op.col),
+            "part_type": f"rt_fl<{part_rows}, {cols}>",
+            "part_shape": f"{part_rows}, {cols}",
             "part_offset": f"{{{to_cpp(Var(name=WARP) % n, BUILTIN_NAMES)}, 0}}",
-            "part_coord": _coord(part_row, op.col),
+            "part_coord": f"{{0, 0, {to_cpp(simplify(part_row), BUILTIN_NAMES)}, {self._cpp(op.col)}}}",
             "share": share,
             "tile": tile.name,
         }
@@ -610,7 +752,7 @@ class _Emitter:
         if tile.count == 1:
             return tile.name
         assert ref.index is not None
-        return f"{tile.name}[{to_cpp(ref.index, BUILTIN_NAMES)}]"
+        return f"{tile.name}[{self._cpp(ref.index)}]"
 
     def _shared(self, ref: m.SharedRef, loc: m.SourceLoc) -> str:
         tile = self.kernel.shared_tile(ref.tile)
@@ -619,7 +761,7 @@ class _Emitter:
         if tile.buffers == 1:
             return tile.name
         assert ref.buffer is not None
-        return f"{tile.name}[{to_cpp(ref.buffer, BUILTIN_NAMES)}]"
+        return f"{tile.name}[{self._cpp(ref.buffer)}]"
 
     def _subtile(self, shared: m.SharedRef, reg: m.RegRef, row: Expr, col: Expr, loc: m.SourceLoc) -> dict[str, str]:
         """The shared operand of a register <-> shared move: the whole tile when the shapes match
@@ -632,8 +774,8 @@ class _Emitter:
         return {
             "whole": whole,
             "tile": text,
-            "shape": f"{register.rows}, {register.cols}",
-            "offset": f"{{{to_cpp(row, BUILTIN_NAMES)}, {to_cpp(col, BUILTIN_NAMES)}}}",
+            "shape": ", ".join(self.dims.of(register.name, register.rows, register.cols)),
+            "offset": f"{{{self._cpp(row)}, {self._cpp(col)}}}",
         }
 
 
@@ -689,18 +831,178 @@ def _category(op: Any, uniform: bool) -> str:
     return op.kind
 
 
-def _coord(row: Expr, col: Expr) -> str:
-    return f"{{0, 0, {to_cpp(row, BUILTIN_NAMES)}, {to_cpp(col, BUILTIN_NAMES)}}}"
+def _say(what: str, locs: Iterable[m.SourceLoc]) -> str:
+    """A block comment: what the block does, why in the user's words (the ``# comment`` on the
+    schedule line, when there is one), and where in the Python it comes from."""
+    locs = list(locs)
+    notes = list(dict.fromkeys(loc.note for loc in locs if loc.note))
+    text = what
+    if notes:
+        text += (": " if ":" not in what else "; ") + "; ".join(notes)
+    return f"{text} ({where(locs)})"
 
 
-def _reg_type(tile: m.RegisterTile) -> str:
-    base = "rt_bf" if tile.dtype == "bf16" else "rt_fl"
-    layout = ", ducks::rt_layout::col" if tile.layout == "col" else ""
-    return f"{base}<{tile.rows}, {tile.cols}{layout}>"
+def _describe_condition(cond: Expr) -> str:
+    """Why a schedule branch exists, read off its condition where it has a common shape."""
+    if isinstance(cond, Cmp) and cond.op == "<" and cond.rhs == Var(name=NUM_K_TILES):
+        return f"Only if K step {to_text(simplify(cond.lhs))} exists (a short K has fewer steps)"
+    if isinstance(cond, Cmp) and cond.op == ">" and cond.lhs == Var(name=NUM_K_TILES):
+        return f"Only if there are more than {to_text(cond.rhs)} K steps"
+    return f"Only where {to_text(simplify(cond))}"
 
 
-def _shared_type(tile: m.SharedTile) -> str:
-    return f"{'st_bf' if tile.dtype == 'bf16' else 'st_fl'}<{tile.rows}, {tile.cols}>"
+def _same_run(a: Any, b: Any, item_a: dict[str, Any], item_b: dict[str, Any]) -> bool:
+    """Two leaf ops one Python line made over elements of one register-tile array."""
+    if type(a) is not type(b) or a.loc != b.loc:
+        return False
+    if isinstance(a, m.Zero):
+        return a.dst.tile == b.dst.tile
+    if isinstance(a, m.Store):
+        return a.src.tile == b.src.tile and item_a.get("in_place") == item_b.get("in_place")
+    return False
+
+
+def _affine(ops: list[Any], field_name: str, var: str) -> Optional[Expr]:
+    """One expression in ``var`` (0 .. len(ops)-1) giving ``getattr(ops[i], field_name)`` for every
+    i: the first op's expression plus ``s * var`` or ``s * (var / c) + t * (var % c)``; None if the
+    ops' expressions differ by more than a constant or the constants follow no such pattern."""
+    exprs = [getattr(op, field_name) for op in ops]
+    terms0, c0 = linear_terms(exprs[0])
+    offsets = []
+    for expr in exprs:
+        terms, c = linear_terms(expr)
+        if terms != terms0:
+            return None
+        offsets.append(c - c0)
+    n, i = len(ops), Var(name=var)
+    candidates: list[Expr] = [offsets[1] * i]
+    candidates += [offsets[c] * (i // c) + offsets[1] * (i % c) for c in range(2, n) if n % c == 0]
+    for candidate in candidates:
+        if all(evaluate(candidate, {var: v}) == offsets[v] for v in range(n)):
+            return exprs[0] + candidate
+    return None
+
+
+def _schedule_names(kernel: m.Kernel) -> set[str]:
+    names = {t.name for t in [*kernel.shared, *kernel.registers, *kernel.stages, *kernel.roles]}
+    return names | {op.var for op in m.walk(kernel.body) if isinstance(op, m.For)}
+
+
+def _grid_names(kernel: m.Kernel) -> list[tuple[Expr, str]]:
+    """(expression, C++ name) of every warp-grid coordinate: ``warp_row`` / ``warp_col`` as
+    ``warp_grid`` handed them out; a later, different grid gets its role's name as a suffix."""
+    names: list[tuple[Expr, str]] = []
+    taken = _schedule_names(kernel)
+    for index, grid in enumerate(kernel.warp_grids):
+        suffix = "" if index == 0 else f"_{grid.role}" if grid.role else f"_{index + 1}"
+        for expr, base in ((grid.row, "warp_row"), (grid.col, "warp_col")):
+            folded = simplify(expr)
+            if isinstance(folded, (Const, Var)) or any(folded == known for known, _ in names):
+                continue
+            name = base + suffix
+            if name in taken or any(name == known for _, known in names):
+                continue
+            names.append((folded, name))
+    return names
+
+
+#: Names of the tile-shape constants, by (storage, axis): the axis of the GEMM a tile dimension
+#: runs along (M, N of the output, K of the reduction).
+_DIM_PREFIX = {
+    ("reg", "M"): "REG_M",
+    ("reg", "N"): "REG_N",
+    ("reg", "K"): "DOT_SLICE",
+    ("shared", "M"): "SHARED_M",
+    ("shared", "N"): "SHARED_N",
+    ("shared", "K"): "SHARED_SLICE",
+}
+_BLOCK_NAME = {"M": "BLOCK_M", "N": "BLOCK_N", "K": "K_STEP"}
+
+
+class _Dims:
+    """Named constants for tile dimensions, so template arguments read ``st_bf<BLOCK_M, K_STEP>``
+    and ``rt_bf<REG_M, K_STEP>`` as in the user's kernels. A dimension's axis comes from how the
+    schedule uses the tile (mma operand, A / B / C load or store); a dimension of the block's
+    size takes the launch constant's name, a smaller one a constant defined from it."""
+
+    def __init__(self, kernel: m.Kernel):
+        launch = kernel.launch
+        self.block = {"M": launch.block_m, "N": launch.block_n, "K": launch.k_step}
+        b_axes = ("K", "N") if kernel.globals.b_layout == "kn" else ("N", "K")
+        operand_axes = {"A": ("M", "K"), "B": b_axes}
+        axes: dict[str, tuple[set[str], set[str]]] = {}
+        same: list[tuple[str, str]] = []
+
+        def mark(tile: str, row: str, col: str) -> None:
+            entry = axes.setdefault(tile, (set(), set()))
+            entry[0].add(row)
+            entry[1].add(col)
+
+        for op in m.walk(kernel.body):
+            if isinstance(op, m.Mma):
+                mark(op.a.tile, "M", "K")
+                mark(op.b.tile, *(("K", "N") if op.variant == "AB" else ("N", "K")))
+                mark(op.c.tile, "M", "N")
+                mark(op.d.tile, "M", "N")
+            elif isinstance(op, m.GroupLoad):
+                mark(op.dst.tile, *operand_axes[op.src])
+            elif isinstance(op, m.StageLoad):
+                mark(op.dst, *operand_axes[op.src])
+            elif isinstance(op, m.StageStore):
+                same.append((op.dst.tile, op.src))
+            elif isinstance(op, m.Copy):
+                same.append((op.dst.tile, op.src.tile))
+            elif isinstance(op, (m.GroupStore, m.Store)):
+                mark(op.src.tile, "M", "N")
+        for _ in range(2):
+            for a, b in same:
+                for x, y in ((a, b), (b, a)):
+                    if y in axes and len(axes[y][0]) == 1 and len(axes[y][1]) == 1:
+                        mark(x, next(iter(axes[y][0])), next(iter(axes[y][1])))
+        # A stage buffer holds a wave's share of a shared tile: it takes the shared tile's names.
+        spaces = {t.name: "shared" for t in [*kernel.shared, *kernel.stages]}
+        spaces.update({t.name: "reg" for t in kernel.registers})
+        self._names: dict[tuple[str, str, int], str] = {}
+        #: ``constexpr int NAME = value;`` lines, in first-use order.
+        self.constants: list[dict[str, str]] = []
+        self._tiles: dict[str, tuple[Optional[str], Optional[str]]] = {}
+        sizes = {t.name: (t.rows, t.cols) for t in [*kernel.shared, *kernel.registers, *kernel.stages]}
+        for name, (rows, cols) in sizes.items():
+            row_axes, col_axes = axes.get(name, (set(), set()))
+            self._tiles[name] = (
+                self._name(spaces[name], next(iter(row_axes)), rows) if len(row_axes) == 1 else None,
+                self._name(spaces[name], next(iter(col_axes)), cols) if len(col_axes) == 1 else None,
+            )
+
+    def _name(self, space: str, axis: str, value: int) -> str:
+        block = self.block[axis]
+        if value == block:
+            return _BLOCK_NAME[axis]
+        key = (space, axis, value)
+        if key not in self._names:
+            prefix = _DIM_PREFIX[(space, axis)]
+            taken = sum(1 for s, a, _ in self._names if (s, a) == (space, axis))
+            name = prefix if taken == 0 else f"{prefix}_{taken + 1}"
+            self._names[key] = name
+            whole = value < block and block % value == 0
+            self.constants.append(
+                {"name": name, "value": f"{_BLOCK_NAME[axis]} / {block // value}" if whole else str(value)}
+            )
+        return self._names[key]
+
+    def of(self, tile: str, rows: int, cols: int) -> tuple[str, str]:
+        """The C++ template arguments for ``tile``'s ``rows`` and ``cols``."""
+        row_name, col_name = self._tiles.get(tile, (None, None))
+        return (row_name or self._any(rows), col_name or self._any(cols))
+
+    def _any(self, value: int) -> str:
+        for axis, name in _BLOCK_NAME.items():
+            if self.block[axis] == value:
+                return name
+        for (_, _, known), name in self._names.items():
+            if known == value:
+                return name
+        return str(value)
 
 
 def _block_order_lines(statements: Iterable[Any]) -> list[dict[str, Any]]:
