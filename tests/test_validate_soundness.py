@@ -452,3 +452,14 @@ def test_a_warp_condition_that_some_wave_meets_is_not_dead_code() -> None:
     assert [d for d in diagnose(dead_branch()) if d.rule == "structure.unreachable"] == []
     error = _rejection("no-wave")
     assert "then-branch" in error.message and error.waves == (0, 1, 2, 3)
+
+
+def test_the_three_liner_sizes_make_persistent_blocks_wrap() -> None:
+    """``check_indexing`` / ``gemm_shapes`` default to sizes at which a persistent block walks
+    several tiles, so the zeroed-once accumulator gives wrong numbers there too (issue 9)."""
+    from tilegen.testing import check_indexing
+
+    with pytest.raises(AssertionError, match="differs from the float64 reference"):
+        check_indexing(h100("zero-once"), alpha=1.0, beta=0.0)
+    report = check_indexing(h100(), alpha=1.0, beta=0.0)
+    assert "capped to 2 blocks" in str(report)
