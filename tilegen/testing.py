@@ -642,7 +642,8 @@ def detect(
 # Random mutants: keep the validator sound (issue 9)
 # ------------------------------------------------------------------------------------------------
 
-_CONTROL = (m.For, m.If, m.RoleBranch, m.ForTiles)
+def _is_control(op: m.Stmt) -> bool:
+    return bool(m.children(op))
 _COORDINATED = (m.GroupLoad, m.StageLoad, m.LoadShared, m.StoreShared, m.Store, m.GroupStore)
 
 
@@ -661,8 +662,8 @@ def _replace_at(kernel: m.Kernel, index: int, make: Callable[[m.Stmt], list[m.St
                 continue
             if isinstance(op, m.If):
                 op = op.model_copy(update={"then": rewrite(op.then), "orelse": rewrite(op.orelse)})
-            elif isinstance(op, (m.For, m.RoleBranch, m.ForTiles)):
-                op = op.model_copy(update={"body": rewrite(op.body)})
+            elif m.children(op):
+                op = op.model_copy(update={"body": rewrite(op.body)})  # type: ignore[union-attr]
             out.append(op)
         return out
 
@@ -708,11 +709,11 @@ def mutants(draw: st.DrawFn, kernel: m.Kernel) -> tuple[str, m.Kernel]:
         roles[i] = role.model_copy(update={"first": first, "count": count})
         return f"role `{role.name}` warps {first}-{first + count - 1}", kernel.model_copy(update={"roles": roles})
     if kind == "remove":
-        index = pick(lambda op: not isinstance(op, _CONTROL))
+        index = pick(lambda op: not _is_control(op))
         if index is not None:
             return f"removed `{ops[index].kind}` ({ops[index].loc})", _replace_at(kernel, index, lambda op: [])
     if kind == "duplicate":
-        index = pick(lambda op: not isinstance(op, _CONTROL))
+        index = pick(lambda op: not _is_control(op))
         if index is not None:
             return f"duplicated `{ops[index].kind}` ({ops[index].loc})", _replace_at(kernel, index, lambda op: [op, op])
     if kind == "offset":
@@ -801,7 +802,7 @@ def mutants(draw: st.DrawFn, kernel: m.Kernel) -> tuple[str, m.Kernel]:
                 _replace_at(kernel, index, lambda o: [o.model_copy(update={field_: rotated})]),
             )
     # No site for the drawn kind: an op removed (every schedule has one).
-    index = pick(lambda op: not isinstance(op, _CONTROL))
+    index = pick(lambda op: not _is_control(op))
     assert index is not None
     return f"removed `{ops[index].kind}` ({ops[index].loc})", _replace_at(kernel, index, lambda op: [])
 

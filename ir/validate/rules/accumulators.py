@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Optional, Union
 
 from ir import models as m
 from ir.diagnostics import Diagnostic
-from ir.semantics import Rect, group_share, tile_rect
+from ir.semantics import Rect, effects, tile_rect
 from ir.trace import Event
 from ir.validate.context import Sample, ValidationContext
 from ir.validate.describe import reg_text, where
@@ -40,24 +41,31 @@ from ir.validate.geometry import global_access
 
 
 def _stage_sources(kernel: m.Kernel) -> dict[str, dict[str, m.Stmt]]:
-    """Stage buffer -> {matrix: first stage load of it}."""
+    """Stage buffer -> {matrix: first op that fills it from that matrix}."""
     result: dict[str, dict[str, m.Stmt]] = defaultdict(dict)
     for op in m.walk(kernel.body):
-        if isinstance(op, m.StageLoad):
-            result[op.dst].setdefault(op.src, op)
+        eff = effects(kernel, op)
+        if eff.stage_writes and eff.global_use is not None and not eff.global_use.write:
+            for name in eff.stage_writes:
+                result[name].setdefault(eff.global_use.matrix, op)
     return result
 
 
 def _fills(kernel: m.Kernel) -> list[tuple[m.Stmt, str, str, Optional[m.Stmt]]]:
-    """(op, shared tile, matrix, stage load behind it) for every op that fills a shared tile from A or B."""
+    """(op, shared tile, matrix, stage load behind it) for every op that fills a shared tile from
+    A or B: straight from global memory, or from a stage buffer (``ir.semantics`` effects)."""
     stages = _stage_sources(kernel)
     fills: list[tuple[m.Stmt, str, str, Optional[m.Stmt]]] = []
     for op in m.walk(kernel.body):
-        if isinstance(op, m.GroupLoad):
-            fills.append((op, op.dst.tile, op.src, None))
-        elif isinstance(op, m.StageStore):
-            for matrix, load in stages.get(op.src, {}).items():
-                fills.append((op, op.dst.tile, matrix, load))
+        eff = effects(kernel, op)
+        for use in eff.shared:
+            if not use.write:
+                continue
+            if eff.global_use is not None and not eff.global_use.write and eff.global_use.matrix in ("A", "B"):
+                fills.append((op, use.ref.tile, eff.global_use.matrix, None))
+            for name in eff.stage_reads:
+                for matrix, load in stages.get(name, {}).items():
+                    fills.append((op, use.ref.tile, matrix, load))
     return fills
 
 
@@ -98,7 +106,10 @@ def check_shared_matrix(ctx: ValidationContext) -> list[Diagnostic]:
         if not used_as or matrix in used_as:
             continue
         other, (load, mma) = next(iter(used_as.items()))
-        via = f" (`{stage_load.dst}` is filled from {matrix} by {where(stage_load, kernel)})" if stage_load else ""  # type: ignore[attr-defined]
+        via = ""
+        if stage_load is not None:
+            staged = effects(kernel, stage_load).stage_writes[0]
+            via = f" (`{staged}` is filled from {matrix} by {where(stage_load, kernel)})"
         found.error(
             f"fills shared tile `{tile}` with {matrix} data{via}, but `{tile}` is read as {other} by "
             f"{where(load, kernel)} for {where(mma, kernel)}: the mma would multiply {matrix} by {matrix}",
@@ -294,7 +305,8 @@ class _Wave:
 
     regs: dict[tuple[str, int], Tag] = field(default_factory=dict)
     stages: dict[str, Optional[Operand]] = field(default_factory=dict)
-    queue: list[tuple[str, Operand]] = field(default_factory=list)  # in-flight stage loads
+    #: in-flight stage loads: (counter, stage buffer, what it will hold)
+    queue: list[tuple[str, str, Operand]] = field(default_factory=list)
 
 
 class _Flow:
@@ -334,32 +346,43 @@ class _Flow:
 
     def step(self, wave: int, state: _Wave, event: Event, own: dict[tuple[str, int], list[Piece]],
              writes: list[tuple[tuple[str, int], Piece]]) -> None:
+        """One op of one wave, read through ``ir.semantics``: retires, stage loads, fills of shared
+        tiles from A / B (any op moving a global tile into shared memory, or a stage buffer into
+        it), shared -> register loads, copies; zero / mma / store are what this rule is about."""
         op, kernel, value = event.op, self.kernel, self.ctx.value
-        if isinstance(op, m.AsyncWait):
-            while len(state.queue) > op.pending:
-                name, staged = state.queue.pop(0)
-                state.stages[name] = staged
+        effects = self.ctx.effects(op)
+        at = partial(value, event)
+        if effects.retires is not None:
+            retire = effects.retires
+            mine = [item for item in state.queue if item[0] == retire.counter]
+            for item in mine[: max(0, len(mine) - retire.keep)]:
+                state.queue.remove(item)
+                state.stages[item[1]] = item[2]
             return
-        if isinstance(op, (m.GroupLoad, m.StageStore)):
-            tile = kernel.shared_tile(op.dst.tile)
-            group = op.group_size if isinstance(op, m.GroupLoad) else kernel.stage_buffer(op.src).group_size
-            first, last = group_share(tile.rows, group, wave)
-            if isinstance(op, m.GroupLoad):
-                access = global_access(self.ctx.effects(op), event, value)
-                assert access is not None
-                held: Optional[Operand] = Operand(op.src, access.rect, op)
+        use = effects.global_use
+        if effects.stage_writes and use is not None and not use.write and use.shape is not None:
+            held = Operand(use.matrix, use.rect(at), op)
+            for name in effects.stage_writes:
+                if effects.completes is not None:
+                    state.queue.append((effects.completes.counter, name, held))
+                else:
+                    state.stages[name] = held
+            return
+        shared_writes = [u for u in effects.shared if u.write]
+        if shared_writes and not isinstance(op, m.StoreShared):
+            if use is not None and not use.write and use.shape is not None:
+                whole = use.rect(at)
+                source: Optional[Operand] = Operand(use.matrix, whole, op)
+            elif effects.stage_reads:
+                source = state.stages.get(effects.stage_reads[0])
             else:
-                held = state.stages.get(op.src)
+                source = None
             # An asynchronous load's timing is the hazard rules' (races.async-incomplete): here it
             # lands at issue for its own wave and at the end of the phase for the others.
-            piece = Piece(Rect(first, last, 0, tile.cols), held.matrix if held else "",
-                          held.rect.r0 if held else 0, held.rect.c0 if held else 0, op)
-            self.write(own, writes, self.buffer(event, op.dst), piece)
-            return
-        if isinstance(op, m.StageLoad):
-            access = global_access(self.ctx.effects(op), event, value)
-            assert access is not None
-            state.queue.append((op.dst, Operand(op.src, access.rect, op)))
+            for shared_use in shared_writes:
+                piece = Piece(shared_use.rect(wave, at), source.matrix if source else "",
+                              source.rect.r0 if source else 0, source.rect.c0 if source else 0, op)
+                self.write(own, writes, (shared_use.ref.tile, shared_use.buffer(at)), piece)
             return
         if isinstance(op, m.LoadShared):
             reg = kernel.register_tile(op.dst.tile)
@@ -380,10 +403,11 @@ class _Flow:
         if isinstance(op, m.Store):
             self.store(wave, state.regs.get(self.key(event, op.src)), event)
             return
-        if isinstance(op, m.StoreShared):  # accumulators through shared memory: not tracked further
-            reg = kernel.register_tile(op.src.tile)
-            rect = tile_rect(value(event, op.row), value(event, op.col), reg.rows, reg.cols)
-            self.write(own, writes, self.buffer(event, op.dst), Piece(rect, "", 0, 0, op))
+        for shared_use in shared_writes:  # accumulators through shared memory: not tracked further
+            self.write(own, writes, (shared_use.ref.tile, shared_use.buffer(at)),
+                       Piece(shared_use.rect(wave, at), "", 0, 0, op))
+        for ref in effects.writes:  # any other op writing registers: their content is unknown
+            state.regs[self.key(event, ref)] = None
 
     def mma(self, wave: int, state: _Wave, event: Event) -> Tag:
         op: m.Mma = event.op  # type: ignore[assignment]
