@@ -36,6 +36,7 @@ __all__ = [
     "resources",
     "row_major",
     "simulate",
+    "tune",
     "validate",
     "xcd_remap",
 ]
@@ -86,3 +87,11 @@ def compile(kernel: KernelIR, target: str | None = None, **kwargs: Any) -> Any:
     from tilegen.compiler import compile as _compile
 
     return _compile(kernel, target=target, **kwargs)
+
+
+def tune(factory: Any, space: Any, shapes: Any, **kwargs: Any) -> Any:
+    """Prune (validate), build, time and rank every configuration of ``space`` for each shape;
+    returns a ``tilegen.tuner.TuneTable`` (``tilegen.compile(table)`` dispatches by shape)."""
+    from tilegen.tuner import tune as _tune
+
+    return _tune(factory, space, shapes, **kwargs)

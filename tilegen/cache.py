@@ -442,7 +442,7 @@ def clear(root: Path) -> int:
         if _KEY_PATTERN.match(path.name):
             _remove(path)
             removed += 1
-        elif path.name in (".build", ".locks", ".aliases", TOOLS_NAME) or path.name.startswith(".trash-"):
+        elif path.name in (".build", ".locks", ".aliases", ".tune", TOOLS_NAME) or path.name.startswith(".trash-"):
             _remove(path)
     return removed
 

@@ -470,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     cache_cmd.add_argument("action", choices=["path", "list", "clear"])
     cache_cmd.add_argument("--cache-dir", default=None, help="default: TILEGEN_CACHE_DIR or ~/.cache/tilegen")
     cache_cmd.set_defaults(run=cmd_cache)
+    from tilegen.tuner import add_command as add_tune  # `tilegen tune` lives in tilegen/tuner.py
+
+    add_tune(commands)
     return parser
 
 

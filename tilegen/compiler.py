@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 from backends.drivers.common import RUNTIME_INCLUDE, CompileError, CompileResult, CompilerNotFound, Resources
 from ir.models import Kernel as KernelIR
@@ -31,6 +31,9 @@ from ir.targets import get_target
 from tilegen import cache
 from tilegen.callable import CompiledKernel, LaunchError, ProblemCheck
 from tilegen.device import NoGPUError, detect_target, device_target
+
+if TYPE_CHECKING:
+    from tilegen.tuner import TuneTable
 
 __all__ = [
     "CompileError",
@@ -173,7 +176,7 @@ def default_toolchain(target: str) -> Toolchain:
 
 
 def compile(
-    kernel: KernelIR,
+    kernel: KernelIR | TuneTable,
     target: Optional[str] = None,
     *,
     kittens_root: Optional[os.PathLike[str] | str] = None,
@@ -189,9 +192,17 @@ def compile(
     puts a HipKittens / ThunderKittens include directory before the bundled runtime.
     ``cache_dir`` overrides ``TILEGEN_CACHE_DIR``. ``verbose`` prints each step and its time to
     stderr. A build whose compiler report shows register spills or scratch raises ``SpillError``
-    unless ``allow_spills``. ``frontend`` / ``toolchain`` replace the validator+emitter / the
-    compiler driver.
+    unless ``allow_spills``. Given a ``tilegen.tune`` table instead of a kernel, returns a
+    ``TunedKernel`` that runs each call with the best configuration for its shape. ``frontend`` /
+    ``toolchain`` replace the validator+emitter / the compiler driver.
     """
+    from tilegen.tuner import TunedKernel, TuneTable
+
+    if isinstance(kernel, TuneTable):  # a tuned table: dispatch each call to its shape's best configuration
+        table = kernel
+        options = {"kittens_root": kittens_root, "cache_dir": cache_dir, "verbose": verbose}
+        options.update(allow_spills=allow_spills, frontend=frontend, toolchain=toolchain)
+        return TunedKernel(table, lambda one: compile(one, target or table.target, **options))  # type: ignore[return-value]
     say = _Reporter(verbose)
     started = time.perf_counter()
     if target is None:
