@@ -68,7 +68,8 @@ def main() -> int:
         args.target = detect_target() if gpu else "sm_90a"
     cache = Path(tempfile.mkdtemp(prefix="tilegen-build-times-"))
     where = torch.cuda.get_device_name(0) if gpu else "no GPU"
-    print(f"# tilegen build times, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, {where}")
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"# tilegen build times, {when}, {os.cpu_count()} CPUs, {where}")
     print(f"target {args.target}, cache {cache}\n")
 
     start = time.perf_counter()
@@ -112,7 +113,8 @@ def main() -> int:
             torch.cuda.synchronize()
             ref = a.double() @ b.double()
             error = float((c.double() - ref).norm() / ref.norm())
-            print(f"k01 through the launcher at {size}^3: relative error {error:.2e} ({'ok' if error < 1e-4 else 'WRONG'})")
+            verdict = "ok" if error < 1e-4 else "WRONG"
+            print(f"k01 through the launcher at {size}^3: relative error {error:.2e} ({verdict})")
     return 0
 
 
