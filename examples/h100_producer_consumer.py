@@ -16,14 +16,6 @@ import tilegen as tg
 #: 64 KiB of LDS on MI300. AMD builds of this example use a smaller tile and two stages.
 TARGET_PARAMS = {"amd": {"block": (128, 128), "k_step": 32, "stages": 2}}
 
-#: Options tilegen.compile needs for this schedule (read by the benchmarks, the GPU tests and
-#: `tilegen bench` / `tilegen tune` through tilegen.compiler.schedule_options). On sm_90a ptxas
-#: allocates the whole 384-thread kernel at most 168 registers per thread (the 64 K register file /
-#: 384); the consumers' 232 come from setmaxnreg at run time, too late for ptxas, which spills 16
-#: bytes (8-byte stack frame) of the consumer loop. compile() refuses spilling builds; this example
-#: knowingly accepts those 16 bytes (measured 366 TFLOP/s on an H100 with them).
-COMPILE_OPTIONS = {"allow_spills": True}
-
 
 def kernel(
     block: tuple[int, int] = (128, 256),

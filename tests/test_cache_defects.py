@@ -78,9 +78,14 @@ def test_scratch_alone_is_refused_too(tmp_path: Path) -> None:
         _compile(_kernel(), tmp_path, toolchain=_toolchain(scratch=24))
 
 
-def test_a_schedule_file_declares_that_it_accepts_spills() -> None:
-    assert schedule_options(EXAMPLES / "h100_producer_consumer.py") == {"allow_spills": True}
+def test_a_schedule_file_declares_that_it_accepts_spills(tmp_path: Path) -> None:
+    schedule = tmp_path / "spilling.py"
+    schedule.write_text("#: ptxas spills 16 bytes (measured harmless)\nCOMPILE_OPTIONS = {'allow_spills': True}\n")
+    assert schedule_options(schedule) == {"allow_spills": True}
     assert schedule_options(EXAMPLES / "k01_baseline_4wave.py") == {}
+    schedule.write_text("COMPILE_OPTIONS = {'cache_dir': '/'}\n")
+    with pytest.raises(ValueError, match="COMPILE_OPTIONS may only set allow_spills"):
+        schedule_options(schedule)
 
 
 def test_compile_validates_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

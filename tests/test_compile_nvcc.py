@@ -130,12 +130,9 @@ def test_a_launch_layout_that_disagrees_with_the_struct_fails_the_build(tmp_path
         nvcc.build_device(source, "sm_90a", out_dir=tmp_path / "wrong", layout_checks=wrong.static_asserts())
 
 
-def test_the_hopper_example_spills_and_says_it_accepts_that(tmp_path: Path) -> None:
-    from tilegen.compiler import SpillError, schedule_options
-
-    path = ROOT / "examples" / "h100_producer_consumer.py"
-    kernel = load_schedule(path, [], "sm_90a")
-    with pytest.raises(SpillError, match=r"h100_producer_consumer for sm_90a spills: .* 16 bytes spilled"):
-        tilegen.compile(kernel, "sm_90a", cache_dir=tmp_path)
-    fn = tilegen.compile(kernel, "sm_90a", cache_dir=tmp_path, **schedule_options(path))
-    assert fn.resources[0].spills == 16
+def test_the_hopper_example_does_not_spill(tmp_path: Path) -> None:
+    # It spilled 16 bytes at ptxas's 168-register cap until the emitted code was tidied (main
+    # 0bcc165); compile() would now refuse it (SpillError) if it spilled again.
+    kernel = load_schedule(ROOT / "examples" / "h100_producer_consumer.py", [], "sm_90a")
+    fn = tilegen.compile(kernel, "sm_90a", cache_dir=tmp_path)
+    assert fn.resources[0].spills == 0 and fn.resources[0].scratch_bytes == 0
