@@ -13,7 +13,7 @@ absolute paths; source locations are printed as the builder recorded them).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +43,7 @@ from ir.expr import (
     to_text,
 )
 from ir.names import IDENTIFIER
+from ir.plan import plan
 from ir.resources import dynamic_shared_memory
 from ir.semantics import Semantics, missing_index, spurious_index
 from ir.targets import Target, get_target
@@ -221,8 +222,11 @@ class _Emitter:
         self.uses_extensions = False
         self.uses_algorithm = False
         self.semantics = Semantics(kernel)
-        self.live_after_store = _Liveness(kernel, self.semantics, self.persistent).live_after_store
-        self.branch_decls = self._place_declarations()
+        #: Every decision about the schedule (barrier kinds, in-place epilogues, role chains,
+        #: budgets, declarations) is the plan's, made before validation (ir/plan.py).
+        self.plan = plan(kernel, self.semantics)
+        self.budget_in_branch = self.plan.budget_in_branch
+        self.hoisted = self.plan.hoisted
 
     # -- expressions -----------------------------------------------------------------------------
     def _cpp(self, expr: Expr) -> str:
@@ -268,50 +272,6 @@ class _Emitter:
         return f"{'st_bf' if dtype == 'bf16' else 'st_fl'}<{r}, {c}>"
 
     # -- declarations --------------------------------------------------------------------------
-    def _place_declarations(self) -> dict[int, list[str]]:
-        """Which role-scoped tiles are declared inside their role's branch (by ``id`` of the
-        branch); the rest are declared at kernel scope, with the reason in ``self.hoisted``."""
-        branches: dict[str, list[tuple[m.RoleBranch, bool]]] = {}
-        for branch, in_loop in self._role_branches(self.kernel.body, False):
-            branches.setdefault(branch.role, []).append((branch, in_loop))
-        uses_total = _tile_uses(self.semantics, self.kernel.body)
-        # A budget is set once per wave: at the top of the role's branch when it has exactly one
-        # outside any loop, else at kernel scope before the body (see _budget_nodes).
-        self.budget_in_branch = {
-            role.name: len(branches.get(role.name, [])) == 1 and not branches[role.name][0][1]
-            for role in self.kernel.roles
-            if role.max_registers is not None
-        }
-        placed: dict[int, list[str]] = {}
-        self.hoisted: dict[str, str] = {}
-        for tile in [*self.kernel.registers, *self.kernel.stages]:
-            if tile.scope == "kernel":
-                continue
-            found = branches.get(tile.scope, [])
-            if len(found) != 1:
-                self.hoisted[tile.name] = (
-                    f"role `{tile.scope}` has {len(found)} branches" if found else f"role `{tile.scope}` has no branch"
-                )
-                continue
-            branch, in_loop = found[0]
-            if in_loop:
-                self.hoisted[tile.name] = (
-                    f"the branch of role `{tile.scope}` is inside a loop and the tile must persist"
-                )
-            elif _tile_uses(self.semantics, branch.body).get(tile.name, 0) != uses_total.get(tile.name, 0):
-                self.hoisted[tile.name] = f"it is used outside the branch of role `{tile.scope}`"
-            else:
-                placed.setdefault(id(branch), []).append(tile.name)
-        return placed
-
-    def _role_branches(self, body: list[m.Stmt], in_loop: bool) -> Iterator[tuple[m.RoleBranch, bool]]:
-        for op in body:
-            if isinstance(op, m.RoleBranch):
-                yield op, in_loop
-            looping = isinstance(op, m.For) or (isinstance(op, m.ForTiles) and self.persistent)
-            for child in m.children(op):
-                yield from self._role_branches(child, in_loop or looping)
-
     def _decl_nodes(self, names: set[str], heading: str) -> list[Node]:
         nodes = []
         registers = [t for t in self.kernel.registers if t.name in names]
@@ -365,7 +325,7 @@ class _Emitter:
                 )
             )
         nodes += self._decl_nodes(kernel_scope, "Register tiles of every wave")
-        body = self._body(kernel.body, uniform=True)
+        body = self._body(kernel.body)
         scalars = self._scalars()
         if scalars:
             what = "Which wave this is"
@@ -421,69 +381,69 @@ class _Emitter:
         return scalars
 
     # -- statements ----------------------------------------------------------------------------
-    def _body(self, body: list[m.Stmt], uniform: bool) -> list[Node]:
-        """Nodes for ``body``; ``uniform`` is False inside an If / RoleBranch / warp-dependent loop
-        (a barrier there is reached by some waves only, so it is matched by count)."""
+    def _body(self, body: list[m.Stmt]) -> list[Node]:
+        """Nodes for ``body``; the plan says which ops run in uniform code (a barrier elsewhere is
+        reached by some waves only, so it is matched by count)."""
         nodes: list[Node] = []
         run: list[m.Stmt] = []
         tiles_here = sum(isinstance(op, m.ForTiles) for op in body)
 
         def flush() -> None:
             if run:
-                nodes.append(self._steps(list(run), uniform))
+                nodes.append(self._steps(list(run)))
                 run.clear()
 
         for op in body:
             if op.kind in _CONTROL_KINDS:
                 flush()
                 if isinstance(op, m.ForTiles):
-                    nodes += self._for_tiles(op, uniform, inline=tiles_here == 1)
+                    nodes += self._for_tiles(op, inline=tiles_here == 1)
                 else:
-                    nodes.append(self._control(op, uniform))
+                    nodes.append(self._control(op))
                 continue
             if op.kind not in _LEAF_KINDS:
                 raise NotImplementedError(f"the HIP emitter has no code for op kind `{op.kind}` ({op.loc})")
-            if run and _category(run[-1], uniform) != _category(op, uniform):
+            if run and self._category(run[-1]) != self._category(op):
                 flush()
             run.append(op)
         flush()
         return _chain_roles(nodes)
 
-    def _control(self, op: m.Stmt, uniform: bool) -> Node:
+    def _control(self, op: m.Stmt) -> Node:
         if isinstance(op, m.For):
             label = op.label or f"Loop over {op.var}"
-            warp_bound = WARP in free_vars(op.start) | free_vars(op.stop)
             return Node(
                 "for",
                 _say(f"{label[0].upper()}{label[1:]}", [op.loc]),
-                body=self._body(op.body, uniform and not warp_bound),
+                body=self._body(op.body),
                 info={"var": op.var, "start": self._cpp(op.start), "stop": self._cpp(op.stop), "unroll": op.unroll},
             )
         if isinstance(op, m.If):
             return Node(
                 "if",
                 _say(_describe_condition(op.cond), [op.loc]),
-                body=self._body(op.then, False),
-                orelse=self._body(op.orelse, False),
+                body=self._body(op.then),
+                orelse=self._body(op.orelse),
                 info={"cond": self._cpp(op.cond)},
             )
         if isinstance(op, m.Cluster):
-            return self._cluster(op, uniform)
+            return self._cluster(op)
         assert isinstance(op, m.RoleBranch)
         role = self.kernel.role(op.role)
         inner: list[Node] = []
         if self.budget_in_branch.get(role.name):
             inner.append(self._budget_node(role))
-        inner += self._decl_nodes(set(self.branch_decls.get(id(op), [])), f"Register tiles of role `{role.name}`")
-        inner += self._body(op.body, False)
+        declared = set(self.plan.declared_in_branch.get(id(op), ()))
+        inner += self._decl_nodes(declared, f"Register tiles of role `{role.name}`")
+        inner += self._body(op.body)
         return Node(
             "role",
             _say(f"Role `{role.name}`: {_waves(role)}", [op.loc]),
             body=inner,
-            info={"role": role.name, "cond": self._role_cond(role)},
+            info={"role": role.name, "cond": self._role_cond(role), "chained": id(op) in self.plan.chained},
         )
 
-    def _cluster(self, op: m.Cluster, uniform: bool) -> Node:
+    def _cluster(self, op: m.Cluster) -> Node:
         """A scheduling cluster: its body at its priority, then the barrier and scheduling fence
         that close it (tg::cluster_barrier; the runtime of each target lowers both)."""
         self.uses_extensions = True
@@ -494,7 +454,7 @@ class _Emitter:
             f"Scheduling {what}{priority}, closed by a barrier and a scheduling fence the compiler moves "
             f"nothing across ({where([op.loc])})",
             extension=True,
-            body=self._body(op.body, uniform),
+            body=self._body(op.body),
             info={
                 "priority": op.priority,
                 "end": f"End of {what}: {'priority back to 0, ' if op.priority else ''}barrier, scheduling fence",
@@ -527,12 +487,12 @@ class _Emitter:
                 )
         return nodes
 
-    def _for_tiles(self, op: m.ForTiles, uniform: bool, inline: bool) -> list[Node]:
+    def _for_tiles(self, op: m.ForTiles, inline: bool) -> list[Node]:
         order = self.order
         comment = f"Output tile: {order.description} ({where([op.loc])})"
         setup = _block_order_lines(order.grid + order.first_tile)
         coords = _block_order_lines(order.coords)
-        body = self._body(op.body, uniform)
+        body = self._body(op.body)
         if order.kind == "persistent":
             return [
                 Node(
@@ -548,9 +508,9 @@ class _Emitter:
         return [Node("tile_scope", comment, body=body, items=setup + coords)]
 
     # -- leaf ops ------------------------------------------------------------------------------
-    def _steps(self, ops: list[m.Stmt], uniform: bool) -> Node:
-        kind = _category(ops[0], uniform)
-        items = self._rolled(ops, [self._op(op, uniform) for op in ops])
+    def _steps(self, ops: list[m.Stmt]) -> Node:
+        kind = self._category(ops[0])
+        items = self._rolled(ops, [self._op(op) for op in ops])
         extension = any(item.get("extension") for item in items)
         if extension:
             self.uses_extensions = True
@@ -650,7 +610,15 @@ class _Emitter:
             return "Block barrier in divergent code: waves match barriers by count"
         raise AssertionError(kind)
 
-    def _op(self, op: m.Stmt, uniform: bool) -> dict[str, Any]:
+    def _category(self, op: Any) -> str:
+        """Leaf ops of one category in a row form one commented block."""
+        if isinstance(op, m.GroupLoad) and op.is_async:
+            return "group_load_async"
+        if isinstance(op, m.Barrier) and not self.plan.aligned_barrier(op):
+            return "barrier_divergent"
+        return op.kind
+
+    def _op(self, op: m.Stmt) -> dict[str, Any]:
         if isinstance(op, m.Zero):
             return {"kind": "zero", "dst": self._reg(op.dst, op.loc)}
         if isinstance(op, m.Copy):
@@ -705,7 +673,7 @@ class _Emitter:
                 "src": self._reg(op.src, op.loc),
                 "type": self._reg_type(tile),
                 "coord": self._coord(op.row, op.col),
-                "in_place": not _is_live(op.src, self.live_after_store.get(id(op), frozenset())),
+                "in_place": id(op) in self.plan.scale_in_place,
             }
         if isinstance(op, m.StoreShared):
             return {
@@ -716,7 +684,7 @@ class _Emitter:
         if isinstance(op, m.GroupStore):
             return self._group_store(op)
         if isinstance(op, m.Barrier):
-            return {"kind": "barrier", "extension": not uniform}
+            return {"kind": "barrier", "extension": not self.plan.aligned_barrier(op)}
         raise NotImplementedError(f"the HIP emitter has no code for op kind `{op.kind}` ({op.loc})")
 
     def _group_store(self, op: m.GroupStore) -> dict[str, Any]:
@@ -795,24 +763,22 @@ def launch_bounds_min(launch: m.Launch, target: Target) -> int:
 
 
 def _chain_roles(nodes: list[Node]) -> list[Node]:
-    """Join adjacent branches of different roles into one ``if / else if`` chain.
-
-    Roles never share a warp (the validator checks it), so the chain runs exactly what the
-    separate ``if``s would. It matters on sm_90a: ptxas applies a role's ``setmaxnreg`` budget
-    to its code only when each role is one branch of a single if/else.
+    """Join each role branch the plan chains (``ir.plan``: adjacent branches of different roles)
+    to the branch before it, as one ``if / else if`` chain. It matters on sm_90a: ptxas applies a
+    role's ``setmaxnreg`` budget to its code only when each role is one branch of a single if/else.
     """
     out: list[Node] = []
     for node in nodes:
-        previous = out[-1] if out else None
-        if node.kind == "role" and previous is not None and previous.kind in ("role", "role_chain"):
+        if node.kind == "role" and node.info.get("chained"):
+            previous = out[-1]
+            assert previous.kind in ("role", "role_chain"), "the plan chains a role branch to a non-role block"
             chain = previous if previous.kind == "role_chain" else Node("role_chain", "", body=[previous])
-            if node.info["role"] not in {branch.info["role"] for branch in chain.body}:
-                chain.body.append(node)
-                chain.comment = "Roles " + ", ".join(f"`{b.info['role']}`" for b in chain.body) + (
-                    ": one if / else chain, so each role's register budget applies to its own code"
-                )
-                out[-1] = chain
-                continue
+            chain.body.append(node)
+            chain.comment = "Roles " + ", ".join(f"`{b.info['role']}`" for b in chain.body) + (
+                ": one if / else chain, so each role's register budget applies to its own code"
+            )
+            out[-1] = chain
+            continue
         out.append(node)
     return out
 
@@ -820,15 +786,6 @@ def _chain_roles(nodes: list[Node]) -> list[Node]:
 def _waves(role: m.Role) -> str:
     last = role.first + role.count - 1
     return f"wave {role.first}" if role.count == 1 else f"waves {role.first}-{last}"
-
-
-def _category(op: Any, uniform: bool) -> str:
-    """Leaf ops of one category in a row form one commented block."""
-    if isinstance(op, m.GroupLoad) and op.is_async:
-        return "group_load_async"
-    if isinstance(op, m.Barrier) and not uniform:
-        return "barrier_divergent"
-    return op.kind
 
 
 def _say(what: str, locs: Iterable[m.SourceLoc]) -> str:
@@ -1017,71 +974,3 @@ def _block_order_lines(statements: Iterable[Any]) -> list[dict[str, Any]]:
         elif isinstance(statement, When):
             lines.append({"kind": "when", "cond": to_cpp(statement.cond), "body": _block_order_lines(statement.body)})
     return lines
-
-
-def _tile_uses(semantics: Semantics, body: list[m.Stmt]) -> dict[str, int]:
-    """How often each register tile and stage buffer is named in ``body``."""
-    counts: dict[str, int] = {}
-    for op in m.walk(body):
-        for name in semantics.of(op).storage:
-            counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-# -- liveness: may the epilogue scale an accumulator in place? -----------------------------------
-
-#: (tile, element): element None stands for "an element picked at run time".
-_Key = tuple[str, Optional[int]]
-
-
-def _key(ref: m.RegRef) -> _Key:
-    if ref.index is None:
-        return (ref.tile, 0)
-    if isinstance(ref.index, Const):
-        return (ref.tile, ref.index.value)
-    return (ref.tile, None)
-
-
-def _is_live(ref: m.RegRef, live: frozenset[_Key]) -> bool:
-    tile, element = _key(ref)
-    if element is None:
-        return any(t == tile for t, _ in live)
-    return (tile, element) in live or (tile, None) in live
-
-
-class _Liveness:
-    """Backward liveness of register tiles over the structured IR. The epilogue scales a stored
-    tile in place only where no later op can read the value (else it scales a copy)."""
-
-    def __init__(self, kernel: m.Kernel, semantics: Semantics, persistent: bool):
-        self.persistent = persistent
-        self.semantics = semantics
-        self.live_after_store: dict[int, frozenset[_Key]] = {}
-        self._body(kernel.body, frozenset())
-
-    def _body(self, body: list[m.Stmt], live_after: frozenset[_Key]) -> frozenset[_Key]:
-        live = live_after
-        for op in reversed(body):
-            live = self._stmt(op, live)
-        return live
-
-    def _stmt(self, op: m.Stmt, live: frozenset[_Key]) -> frozenset[_Key]:
-        if isinstance(op, m.For) or (isinstance(op, m.ForTiles) and self.persistent):
-            head = live  # a loop may run zero times; iterate to the fixed point of its back edge
-            while True:
-                new = live | self._body(op.body, head)
-                if new == head:
-                    return head
-                head = new
-        if isinstance(op, (m.ForTiles, m.Cluster)):
-            return self._body(op.body, live)
-        if isinstance(op, m.If):
-            return self._body(op.then, live) | self._body(op.orelse, live)
-        if isinstance(op, m.RoleBranch):
-            return self._body(op.body, live) | live
-        if isinstance(op, m.Store):
-            self.live_after_store[id(op)] = self.live_after_store.get(id(op), frozenset()) | live
-        effects = self.semantics.of(op)
-        reads, writes = effects.reads, effects.writes
-        killed = {_key(r) for r in writes if _key(r)[1] is not None}
-        return (live - killed) | {_key(r) for r in reads}

@@ -33,6 +33,7 @@ from ir import models as m
 from ir.block_order import num_blocks, tile_grid, tiles_of_block
 from ir.diagnostics import Diagnostic, SimulationError, format_waves
 from ir.expr import evaluate
+from ir.plan import plan
 from ir.semantics import (
     GlobalUse,
     Rect,
@@ -87,6 +88,8 @@ class Run:
         self.kernel = kernel
         self.operands = {"A": a, "B": b}
         self.semantics = Semantics(kernel)
+        #: The decisions the emitted code embodies (ir/plan.py): the epilogue scales in place here too.
+        self.plan = plan(kernel, self.semantics)
         k = a.shape[1]
         n = problem_n(kernel.globals.b_layout, *b.shape)
         self.problem = Problem(a.shape[0], n, k)
@@ -113,8 +116,9 @@ class Run:
         return self.out
 
     def write_c(self, block: int, wave: int, event: Event, rows: tuple[int, int], cols: tuple[int, int],
-                values: torch.Tensor) -> None:
-        """The epilogue C = alpha * values + beta * C_old on one rectangle, counting every write."""
+                values: torch.Tensor) -> torch.Tensor:
+        """The epilogue C = alpha * values + beta * C_old on one rectangle, counting every write;
+        returns alpha * values + beta * C_old before its rounding to C's dtype."""
         (r0, r1), (c0, c1) = rows, cols
         counts = self.counts[r0:r1, c0:c1]
         if bool(counts.any()):
@@ -125,6 +129,7 @@ class Run:
         self.out[r0:r1, c0:c1] = round_to(result, self.kernel.globals.c_dtype)
         counts += 1
         self.stores.append(StoreRecord(block, wave, event, rows, cols))
+        return result
 
     def _written_twice(self, block: int, wave: int, event: Event, rows: tuple[int, int], cols: tuple[int, int],
                        count: int) -> NoReturn:
@@ -847,11 +852,16 @@ class BlockRun:
 
     def _store(self, wave: _Wave, event: Event) -> None:
         op: m.Store = event.op  # type: ignore[assignment]
-        _, value = self._read_reg(wave, event, op.src)
+        tile, value = self._read_reg(wave, event, op.src)
         use = self.run.semantics.of(op).global_use
         assert use is not None
         rect = self._global_tile(wave, event, use)
-        self.run.write_c(self.block, wave.warp, event, rect.rows, rect.cols, value)
+        scaled = self.run.write_c(self.block, wave.warp, event, rect.rows, rect.cols, value)
+        if id(op) in self.run.plan.scale_in_place:
+            # The emitted epilogue scales the accumulator itself (mul(acc, acc, alpha), add beta * C):
+            # so does the simulator, and a read of it afterwards sees the scaled values.
+            _, index = self._register(wave, event, op.src)
+            self._write_reg(wave, tile, index, scaled, "f32")
 
     def _group_store(self, wave: _Wave, event: Event) -> None:
         op: m.GroupStore = event.op  # type: ignore[assignment]

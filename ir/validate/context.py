@@ -23,6 +23,7 @@ from ir import models as m
 from ir.block_order import num_blocks, tiles_of_block
 from ir.diagnostics import Diagnostic
 from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, Const, Expr, evaluate, free_vars
+from ir.plan import Plan, plan, splits_waves
 from ir.semantics import OpEffects, Semantics
 from ir.targets import Target
 from ir.trace import Event, Problem, iter_wave, split_phases
@@ -150,11 +151,7 @@ class ValidationContext:
         innermost role branch, ``if`` on the warp, or loop whose bounds depend on the warp."""
         outer = self.ancestors.get(id(op), ())
         for parent in reversed(outer):
-            if isinstance(parent, m.RoleBranch):
-                return parent
-            if isinstance(parent, m.If) and WARP in free_vars(parent.cond):
-                return parent
-            if isinstance(parent, m.For) and WARP in free_vars(parent.start) | free_vars(parent.stop):
+            if splits_waves(parent):
                 return parent
         for parent in reversed(outer):
             if isinstance(parent, (m.If, m.RoleBranch)):
@@ -170,6 +167,11 @@ class ValidationContext:
     def effects(self, op: m.Stmt) -> OpEffects:
         """What ``op`` does (``ir.semantics``), memoised."""
         return self.semantics.of(op)
+
+    @cached_property
+    def plan(self) -> Plan:
+        """The decisions the emitted code embodies (``ir.plan``); rules check them."""
+        return plan(self.kernel, self.semantics)
 
     def touches_global(self, op: m.Stmt) -> bool:
         """Ops that touch global memory: the only ones whose values differ between blocks of a

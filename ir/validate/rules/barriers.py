@@ -84,3 +84,32 @@ def check_barrier_counts(ctx: ValidationContext) -> list[Diagnostic]:
                 "with fewer, or remove the extra one)",
             )
     return found.diagnostics()
+
+
+def check_aligned(ctx: ValidationContext) -> list[Diagnostic]:
+    """A barrier in uniform code (``ir.plan``: under no ``if``, role branch or warp-dependent
+    loop) is emitted as the aligned ``__syncthreads()``, which every wave must reach at that very
+    barrier: each such barrier is reached the same number of times by every wave of the block."""
+    found = Findings("barriers.aligned", ctx.kernel)
+    plan = ctx.plan
+    for sample in ctx.samples:
+        per_op: dict[int, Counter[int]] = defaultdict(Counter)
+        ops: dict[int, m.Stmt] = {}
+        for wave, events in sample.traces.items():
+            for event in events:
+                if plan.aligned_barrier(event.op):
+                    per_op[id(event.op)][wave] += 1
+                    ops[id(event.op)] = event.op
+        for op_id, counter in per_op.items():
+            counts = {wave: counter.get(wave, 0) for wave in sample.traces}
+            if len(set(counts.values())) == 1:
+                continue
+            found.error(
+                f"this barrier is emitted as the aligned `__syncthreads()` (it is in uniform code), but the waves "
+                f"reach it unevenly: {_by_count(counts, 'time')} ({sample.label()})",
+                op=ops[op_id],
+                waves=[w for w, n in counts.items() if n != max(counts.values())],
+                fix="a barrier only some waves reach belongs inside the branch or loop that splits them (then it is "
+                "matched by count); check the loop bounds around it",
+            )
+    return found.diagnostics()

@@ -15,8 +15,9 @@ from ir.resources import (
     register_tile_registers,
     stage_buffer_registers,
 )
+from ir.trace import Event
 from ir.validate.context import ValidationContext
-from ir.validate.describe import reg_text
+from ir.validate.describe import reg_text, where
 from ir.validate.findings import Findings
 
 Storage = Union[m.RegisterTile, m.StageBuffer]
@@ -256,3 +257,40 @@ def check_budget_warpgroups(ctx: ValidationContext) -> list[Diagnostic]:
             )
     return found.diagnostics()
 
+
+
+def check_scaled_in_place(ctx: ValidationContext) -> list[Diagnostic]:
+    """A ``Store`` whose epilogue scales its accumulator in place (``ir.plan``: nothing reads it
+    afterwards) leaves alpha * acc + beta * C in the tile: no later op of the wave may read that
+    tile before writing it again."""
+    found = Findings("registers.scaled-in-place", ctx.kernel)
+    in_place = ctx.plan.scale_in_place
+    if not in_place:
+        return []
+    for sample in ctx.samples:
+        for wave, events in sample.traces.items():
+            scaled: dict[tuple[str, int], Event] = {}
+            for event in events:
+                info = ctx.effects(event.op)
+                for ref in info.reads:
+                    element = (ref.tile, 0 if ref.index is None else ctx.value(event, ref.index))
+                    store = scaled.get(element)
+                    if store is None:
+                        continue
+                    found.error(
+                        f"reads `{reg_text(ref)}` after the epilogue of {where(store.op, ctx.kernel)} scaled it in "
+                        f"place (it now holds alpha * acc + beta * C, not the sum) ({sample.instance(event)})",
+                        op=event.op,
+                        key=ref.tile,
+                        waves=(wave,),
+                        buffer=ref.tile,
+                        related=where(store.op, ctx.kernel),
+                        fix="zero or reload the tile before reading it again; if nothing in the schedule should "
+                        "read it, report this to tilegen (the in-place decision is ir/plan.py's liveness)",
+                    )
+                for ref in info.writes:
+                    scaled.pop((ref.tile, 0 if ref.index is None else ctx.value(event, ref.index)), None)
+                if id(event.op) in in_place:
+                    src = event.op.src  # type: ignore[union-attr]
+                    scaled[(src.tile, 0 if src.index is None else ctx.value(event, src.index))] = event
+    return found.diagnostics()
