@@ -339,6 +339,8 @@ def block_order_report(kernel: KernelIR, target: str, size: int = 8192) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from ir.validate import check_launch_size
+    from ir.validate.sizes import capped_kernel, checked_sizes, covering_problem
     from tilegen import simulate, validate
     from tilegen.callable import reference_gemm, relative_error
 
@@ -350,12 +352,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print(report.summary())
     print(block_order_report(kernel, args.target))
-    launch = kernel.launch
-    m, n, k = args.size or (2 * launch.block_m, 2 * launch.block_n, 3 * launch.k_step)
+    # Issue 9: the sizes the validator covered, and by default the problem that exercises the most
+    # of them; a persistent launch is simulated capped so its blocks wrap (ir.validate.sizes).
+    print(f"  validated at {checked_sizes(kernel).describe()}")
+    default = covering_problem(kernel)
+    m, n, k = args.size or (default.m, default.n, default.k)
     a, b, c = gemm_operands(kernel, m, n, k, seed=args.seed)
     alpha, beta = 1.0, 0.5
     try:
-        out = simulate(kernel, a, b, c, alpha=alpha, beta=beta, target=args.target)
+        check_launch_size(kernel, args.target, m, n)
+        out = simulate(capped_kernel(kernel), a, b, c, alpha=alpha, beta=beta, target=args.target)
     except (ScheduleError, ValueError) as error:  # a hazard, or a size the schedule cannot run
         print(error)
         return 1
@@ -437,7 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     schedule_args(check)
     check.add_argument("--target", default="gfx942", help="target to validate for (default gfx942)")
     check.add_argument(
-        "--size", nargs=3, type=int, metavar=("M", "N", "K"), help="problem size (default 2x2 tiles, 3 K steps)"
+        "--size",
+        nargs=3,
+        type=int,
+        metavar=("M", "N", "K"),
+        help="problem size (default: the validator's covering problem, printed)",
     )
     check.add_argument("--seed", type=int, default=0, help="random seed of the inputs")
     check.set_defaults(run=cmd_check)
