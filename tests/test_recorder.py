@@ -137,6 +137,8 @@ CORRUPTIONS: list[tuple[str, Callable[[str], m.Kernel], Callable[[str], str], st
     ),
     ("epilogue drops beta", _k02, _sub(r"add\(C_accum\[0\], C_accum\[0\], c_prev\);", ""), "the stored value is"),
     ("stored tile", _k02, _sub(r"store\(g\.c, C_accum\[1\]", "store(g.c, C_accum[2]"), "holds C_accum[2]"),
+    # Only a single K step shows this one: the check also runs every K the validator checks.
+    ("pipeline prologue guard", _h100, _sub(r"num_k_tiles > 0\)", "num_k_tiles > 1)"), "num_k_tiles=1"),
     ("cluster priority", _hk, _sub(r"set_priority<1>", "set_priority<2>"), "priority 2, not 1"),
     ("cluster closed without its fence", _hk, _sub(r"tg::cluster_barrier\(\);", "__syncthreads();"), "`sync`"),
 ]

@@ -100,21 +100,35 @@ def check_emitted(
     """Build ``source`` (default: ``emit(kernel, target)``) against the recording API, run every
     wave of ``blocks`` of ``problem`` and compare each with the validated trace. Raises
     ``EmittedMismatch`` naming the first op that differs, or ``RecorderError`` / ``MissingOp``
-    when the check itself cannot run."""
+    when the check itself cannot run.
+
+    Without ``problem``: ``default_problem``'s size with every ``scalars`` pair, then every K the
+    validator checks (``ir.validate.sizes``: 1 K tile up past the pipeline depth) on the first and
+    last block."""
     if source is None:
         from backends.hip.emitter import emit
 
         source = emit(kernel, target)
-    problem = problem or default_problem(kernel)
-    blocks = tuple(blocks) if blocks is not None else default_blocks(kernel, problem)
+    runs: list[tuple[Problem, tuple[int, ...], Sequence[tuple[float, float]]]] = []
+    main = problem or default_problem(kernel)
+    chosen = tuple(blocks) if blocks is not None else default_blocks(kernel, main)
+    for index, pair in enumerate(scalars):
+        # The scalars change only the epilogue: the first pair runs every chosen block, the others
+        # the first and the last.
+        runs.append((main, chosen if index == 0 else tuple(dict.fromkeys((chosen[0], chosen[-1]))), [pair]))
+    if problem is None:
+        from ir.validate.sizes import checked_sizes
+
+        step = kernel.launch.k_step
+        for k in checked_sizes(kernel).k_tiles:
+            if k * step != main.k and _fits(kernel, Problem(main.m, main.n, k * step)):
+                runs.append((Problem(main.m, main.n, k * step), (0, -1), scalars[:1]))
     binary = build(source, get_target(target).wave_size)
     ops = waves = 0
-    traces: dict = {}
-    for index, (alpha, beta) in enumerate(scalars):
-        # The scalars change only the epilogue: the first run covers every block, the others the
-        # first and the last block.
-        chosen = blocks if index == 0 else tuple(dict.fromkeys((blocks[0], blocks[-1])))
-        recorded = run(binary, problem.m, problem.n, problem.k, kernel.globals.b_layout, alpha, beta, list(chosen))
-        ops += compare(kernel, problem, recorded, chosen, alpha, beta, traces)
-        waves += len(chosen) * kernel.launch.num_warps
-    return CheckSummary(problem, tuple(blocks), waves, ops)
+    traces: dict[Problem, dict] = {}
+    for size, run_blocks, pairs in runs:
+        for alpha, beta in pairs:
+            recorded = run(binary, size.m, size.n, size.k, kernel.globals.b_layout, alpha, beta, list(run_blocks))
+            ops += compare(kernel, size, recorded, run_blocks, alpha, beta, traces.setdefault(size, {}))
+            waves += len(run_blocks) * kernel.launch.num_warps
+    return CheckSummary(main, chosen, waves, ops)

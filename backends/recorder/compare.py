@@ -21,7 +21,8 @@ from typing import Optional, Union
 
 from ir import models as m
 from ir.block_order import num_blocks
-from ir.expr import WARP, evaluate
+from ir.expr import WARP, Expr, evaluate
+from ir.semantics import OpEffects, Rect, Semantics
 from ir.trace import Event, Problem, wave_trace
 
 from .build import Recorded, RecorderError
@@ -87,6 +88,10 @@ class Scope:
     kernel: m.Kernel
     alpha: float
     beta: float
+    semantics: Semantics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.semantics = Semantics(self.kernel)
 
     def reg(self, ref: m.RegRef, env: dict[str, int]) -> Tile:
         tile = self.kernel.register_tile(ref.tile)
@@ -105,16 +110,35 @@ class Scope:
         return Tile("stage", stage.name, ("bf16", str(stage.rows), str(stage.cols), str(stage.group_size)))
 
 
-def _rect(row: int, col: int, rows: int, cols: int) -> tuple[str, str, str, str]:
-    return (str(row * rows), str(col * cols), str(rows), str(cols))
+def _fields(rect: Rect) -> tuple[str, str, str, str]:
+    """A rectangle as the log writes it: row0 col0 rows cols."""
+    return (str(rect.r0), str(rect.c0), str(rect.r1 - rect.r0), str(rect.c1 - rect.c0))
 
 
-def _c_token(r0: int, c0: int, rows: int, cols: int) -> str:
-    return f"C@{r0},{c0},{rows},{cols}"
+def _c_token(rect: Rect) -> str:
+    """Old C over ``rect``, as a term of a stored value."""
+    return "C@" + ",".join(_fields(rect))
 
 
 #: One expectation: the log lines an op must produce, as alternatives (any one may match).
 Expectation = Callable[[Scope, Event], list[list[Line]]]
+
+# Rectangles come from ir.semantics (the one statement of what each op touches), never from here.
+
+
+def _effects(s: Scope, e: Event) -> tuple[OpEffects, Callable[[Expr], int]]:
+    return s.semantics.of(e.op), lambda expr: evaluate(expr, e.env)
+
+
+def _global(s: Scope, e: Event) -> Rect:
+    effects, value = _effects(s, e)
+    assert effects.global_use is not None
+    return effects.global_use.rect(value)
+
+
+def _shared_rect(s: Scope, e: Event) -> Rect:
+    effects, value = _effects(s, e)
+    return effects.shared[0].rect(e.env[WARP], value)
 
 
 def _zero(s: Scope, e: Event) -> list[list[Line]]:
@@ -130,27 +154,25 @@ def _copy(s: Scope, e: Event) -> list[list[Line]]:
 
 
 def _group_load(s: Scope, e: Event) -> list[list[Line]]:
+    """A cooperative call: each wave of the group logs the whole tile it is part of."""
     op = e.op
     assert isinstance(op, m.GroupLoad)
-    tile = s.kernel.shared_tile(op.dst.tile)
-    rect = _rect(evaluate(op.row, e.env), evaluate(op.col, e.env), tile.rows, tile.cols)
-    fields = (str(op.group_size), "1" if op.is_async else "0", s.shared(op.dst, e.env), op.src, *rect)
-    return [[Line("group_load", fields)]]
+    fields = (str(op.group_size), "1" if op.is_async else "0", s.shared(op.dst, e.env), op.src)
+    return [[Line("group_load", (*fields, *_fields(_global(s, e))))]]
 
 
 def _stage_load(s: Scope, e: Event) -> list[list[Line]]:
     op = e.op
     assert isinstance(op, m.StageLoad)
-    stage = s.kernel.stage_buffer(op.dst)
-    rect = _rect(evaluate(op.row, e.env), evaluate(op.col, e.env), stage.rows, stage.cols)
-    return [[Line("stage_load", (str(stage.group_size), s.stage(op.dst), op.src, *rect))]]
+    group = str(s.kernel.stage_buffer(op.dst).group_size)
+    return [[Line("stage_load", (group, s.stage(op.dst), op.src, *_fields(_global(s, e))))]]
 
 
 def _stage_store(s: Scope, e: Event) -> list[list[Line]]:
     op = e.op
     assert isinstance(op, m.StageStore)
-    stage = s.kernel.stage_buffer(op.src)
-    return [[Line("stage_store", (str(stage.group_size), s.shared(op.dst, e.env), s.stage(op.src)))]]
+    group = str(s.kernel.stage_buffer(op.src).group_size)
+    return [[Line("stage_store", (group, s.shared(op.dst, e.env), s.stage(op.src)))]]
 
 
 def _async_wait(s: Scope, e: Event) -> list[list[Line]]:
@@ -162,17 +184,13 @@ def _async_wait(s: Scope, e: Event) -> list[list[Line]]:
 def _load_shared(s: Scope, e: Event) -> list[list[Line]]:
     op = e.op
     assert isinstance(op, m.LoadShared)
-    reg = s.kernel.register_tile(op.dst.tile)
-    rect = _rect(evaluate(op.row, e.env), evaluate(op.col, e.env), reg.rows, reg.cols)
-    return [[Line("load_shared", (s.reg(op.dst, e.env), s.shared(op.src, e.env), *rect))]]
+    return [[Line("load_shared", (s.reg(op.dst, e.env), s.shared(op.src, e.env), *_fields(_shared_rect(s, e))))]]
 
 
 def _store_shared(s: Scope, e: Event) -> list[list[Line]]:
     op = e.op
     assert isinstance(op, m.StoreShared)
-    reg = s.kernel.register_tile(op.src.tile)
-    rect = _rect(evaluate(op.row, e.env), evaluate(op.col, e.env), reg.rows, reg.cols)
-    return [[Line("store_shared", (s.shared(op.dst, e.env), *rect, s.reg(op.src, e.env)))]]
+    return [[Line("store_shared", (s.shared(op.dst, e.env), *_fields(_shared_rect(s, e)), s.reg(op.src, e.env)))]]
 
 
 def _mma(s: Scope, e: Event) -> list[list[Line]]:
@@ -186,32 +204,28 @@ def _store(s: Scope, e: Event) -> list[list[Line]]:
     """C = alpha * src + beta * old C over the src tile's rectangle of C."""
     op = e.op
     assert isinstance(op, m.Store)
-    reg = s.kernel.register_tile(op.src.tile)
-    rect = _rect(evaluate(op.row, e.env), evaluate(op.col, e.env), reg.rows, reg.cols)
-    value = Sum(((s.reg(op.src, e.env), s.alpha), (_c_token(*map(int, rect)), s.beta)))
-    return [[Line("store", ("C", *rect, value))]]
+    rect = _global(s, e)
+    value = Sum(((s.reg(op.src, e.env), s.alpha), (_c_token(rect), s.beta)))
+    return [[Line("store", ("C", *_fields(rect), value))]]
 
 
 def _group_store(s: Scope, e: Event) -> list[list[Line]]:
-    """The group's N waves store the shared tile; wave w's share is rows [(w % N) * R / N, ...)
-    (docs/architecture.md, "Groups"). With alpha = 1 and beta = 0 the group may store the whole
-    tile in one cooperative call; otherwise each wave scales its share through a register tile."""
+    """The group's waves store the shared tile, each its ``group_share`` of the rows. With alpha = 1
+    and beta = 0 the group may store the whole tile in one cooperative call; otherwise each wave
+    scales its share through a register tile on the way out."""
     op = e.op
     assert isinstance(op, m.GroupStore)
-    tile = s.kernel.shared_tile(op.src.tile)
-    row, col = evaluate(op.row, e.env), evaluate(op.col, e.env)
+    effects, value = _effects(s, e)
+    assert effects.global_use is not None
     shared = s.shared(op.src, e.env)
-    n = op.group_size
-    share = tile.rows // n
-    part = e.env[WARP] % n
-    temp = Tile("temp", f"<{share}x{tile.cols} share of {shared.name}>")
-    r0, c0 = row * tile.rows + part * share, col * tile.cols
-    value = Sum(((temp, s.alpha), (_c_token(r0, c0, share, tile.cols), s.beta)))
+    part = _shared_rect(s, e)
+    target = effects.global_use.wave_rect(e.env[WARP], value)
+    temp = Tile("temp", f"<rows {part.r0}-{part.r1 - 1} of {shared.name}>")
     per_wave = [
-        Line("load_shared", (temp, shared, str(part * share), "0", str(share), str(tile.cols))),
-        Line("store", ("C", str(r0), str(c0), str(share), str(tile.cols), value)),
+        Line("load_shared", (temp, shared, *_fields(part))),
+        Line("store", ("C", *_fields(target), Sum(((temp, s.alpha), (_c_token(target), s.beta))))),
     ]
-    whole = [Line("group_store", (str(n), shared, "C", *_rect(row, col, tile.rows, tile.cols)))]
+    whole = [Line("group_store", (str(op.group_size), shared, "C", *_fields(effects.global_use.rect(value))))]
     return [whole, per_wave] if (s.alpha, s.beta) == (1.0, 0.0) else [per_wave]
 
 
