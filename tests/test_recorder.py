@@ -135,8 +135,9 @@ CORRUPTIONS: list[tuple[str, Callable[[str], m.Kernel], Callable[[str], str], st
         _sub(r"g\.alpha == 1\.f && g\.beta == 0\.f", "g.beta == 0.f"),
         "alpha=2, beta=0",
     ),
-    ("epilogue drops beta", _k02, _sub(r"add\(C_accum\[0\], C_accum\[0\], c_prev\);", ""), "the stored value is"),
-    ("stored tile", _k02, _sub(r"store\(g\.c, C_accum\[1\]", "store(g.c, C_accum[2]"), "holds C_accum[2]"),
+    ("epilogue drops beta", _k02, _sub(r"add\([^;]*c_prev\);", ""), "the stored value is"),
+    ("stored tile", _k02, _sub(r"store\(g\.c, C_accum\[(\w+)\]", r"store(g.c, C_accum[(\1 + 1) % 4]"), "holds C_"),
+    ("epilogue coordinates", _k02, _sub(r"(global_row = [^;]*)\(i / 2\)", r"\1(i % 2)"), "where the schedule has"),
     # Only a single K step shows this one: the check also runs every K the validator checks.
     ("pipeline prologue guard", _h100, _sub(r"num_k_tiles > 0\)", "num_k_tiles > 1)"), "num_k_tiles=1"),
     ("cluster priority", _hk, _sub(r"set_priority<1>", "set_priority<2>"), "priority 2, not 1"),
