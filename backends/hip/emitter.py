@@ -653,7 +653,10 @@ class _Emitter:
                 "src": op.src,
             }
         if isinstance(op, m.AsyncWait):
-            return {"kind": "async_wait", "extension": True, "pending": op.pending}
+            # The kernel's stage buffer types: on AMD the runtime turns "P loads" into vmcnt
+            # instructions with the fewest instructions one of them issues per load.
+            stages = sorted({f"tg::stage<st_bf<{s.rows}, {s.cols}>, {s.group_size}>" for s in self.kernel.stages})
+            return {"kind": "async_wait", "extension": True, "pending": op.pending, "stages": stages}
         if isinstance(op, m.LoadShared):
             return {
                 "kind": "load_shared",

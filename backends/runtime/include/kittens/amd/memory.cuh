@@ -61,13 +61,66 @@ constexpr void check_register_shared_shapes() {
 
 // ---- registers <-> shared, one warp -----------------------------------------------------------
 
+// A row-layout register tile read from a subtile of a swizzled shared tile, split into what the
+// lane alone decides and what the subtile decides. Subtile and base-tile origins are multiples of
+// 16 rows and columns, and the swizzle key repeats every 8 rows (or fewer), so for lane row lr and
+// lane column lc at origin (R, C), in bytes (B bytes per element, CE elements per 16-byte chunk):
+//   B * offset(R + lr, C + lc) = B * R * COLS + ((B * C) ^ key_hi) + lane_part,
+//   key_hi = 16 * (key(lr) with the bits below 16 / CE cleared), and
+//   lane_part = B * (lr * COLS + ((lc / CE) ^ (key(lr) & those bits)) * CE + lc % CE),
+// because B * C has the bits of key_hi's cleared part clear (the XOR of the two parts never
+// carries). lane_part and key_hi are computed once per lane and stay live; per read one XOR-add
+// remains, and B * R * COLS folds into the ds_read's immediate offset.
+template <typename SW, typename T>
+struct row_read_lane {
+    static constexpr int CE = SW::CHUNK_ELEMENTS;
+    static constexpr int LOW = amd_layout::BASE_TILE / CE - 1;
+    static constexpr int ROW_BYTES = SW::CHUNKS_PER_ROW * 16;
+    static_assert(SW::ROWS_PER_128_BYTES * SW::KEY_RANGE <= amd_layout::BASE_TILE &&
+                      amd_layout::BASE_TILE % (SW::ROWS_PER_128_BYTES * SW::KEY_RANGE) == 0,
+                  "row_read_lane: the swizzle key must repeat within a base tile's 16 rows");
+    int lane_part;
+    int key_hi;
+    KITTENS_HD explicit row_read_lane(int lane) {
+        const int lr = amd_layout::row_layout_row(lane, 0);
+        const int lc = amd_layout::row_layout_col(lane, 0);
+        const int key = SW::key(lr);
+        lane_part = lr * ROW_BYTES + (((lc / CE) ^ (key & LOW)) * CE + lc % CE) * static_cast<int>(sizeof(T));
+        key_hi = (key & ~LOW) * 16;
+    }
+    // Byte offset of the lane's first element in the base tile at (row, col) of the tile.
+    KITTENS_HD int offset(int row, int col, int hi) const {
+        return row * ROW_BYTES + ((col * static_cast<int>(sizeof(T))) ^ hi) + lane_part;
+    }
+};
+
 template <ducks::rt::all RT, ducks::st::all SV>
 KITTENS_HD void load_shared_lane(RT& dst, const SV& src, int lane) {
     check_register_shared_shapes<RT, SV>();
-    lane = recompute_per_use(lane) & (WARP_THREADS - 1);  // & restores the range the optimiser lost
     using T = typename RT::dtype;
     using S = typename SV::dtype;
     using L = typename RT::layout;
+    if constexpr (std::is_same_v<L, ducks::rt_layout::row> && std::is_same_v<T, S> &&
+                  requires { typename SV::parent::swizzle; }) {
+        using SW = typename SV::parent::swizzle;
+        const row_read_lane<SW, S> part(lane & (WARP_THREADS - 1));
+        // The lane parts stay live across reads; recomputing the key per read keeps the compiler
+        // from hoisting every read's full address out of the loop (a VGPR each).
+        const int hi = recompute_per_use(part.key_hi);
+        const char* base = reinterpret_cast<const char*>(src.data);
+#pragma unroll
+        for (int ti = 0; ti < RT::height; ++ti) {
+#pragma unroll
+            for (int tj = 0; tj < RT::width; ++tj) {
+                // 4 contiguous, 4-aligned elements of one row: one ds_read_b64 (bf16) / b128 (f32).
+                const char* p = base + part.offset(src.row_offset + ti * amd_layout::BASE_TILE,
+                                                   src.col_offset + tj * amd_layout::BASE_TILE, hi);
+                dst.tiles[ti][tj].data = *reinterpret_cast<const typename base_storage<T>::type*>(p);
+            }
+        }
+        return;
+    }
+    lane = recompute_per_use(lane) & (WARP_THREADS - 1);  // & restores the range the optimiser lost
 #pragma unroll
     for (int ti = 0; ti < RT::height; ++ti) {
 #pragma unroll

@@ -21,10 +21,18 @@ __device__ __forceinline__ void set_priority() {
 // * __builtin_amdgcn_sched_barrier(0) lets no instruction cross it in the machine scheduler, so
 //   MFMAs of one cluster are not moved into the next and the clusters of the two halves of a
 //   ping-pong keep alternating in the machine code (without it clang gathers them).
+// Clang before 20 has no address-space argument on the fence: its fences then also wait for
+// global loads in flight (vmcnt(0)), which is correct but drains the buffer loads at every cluster.
 __device__ __forceinline__ void cluster_barrier() {
+#if __clang_major__ >= 20
     __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup", "local");
     __builtin_amdgcn_s_barrier();
     __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup", "local");
+#else
+    __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup");
+    __builtin_amdgcn_s_barrier();
+    __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
+#endif
     __builtin_amdgcn_sched_barrier(0);
 }
 

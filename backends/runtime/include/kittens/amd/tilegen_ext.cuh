@@ -2,6 +2,7 @@
 // public API's building blocks plus target intrinsics; emitted code marks each use with a comment.
 #pragma once
 
+#include "buffer.cuh"
 #include "memory.cuh"
 
 namespace tg {
@@ -12,6 +13,8 @@ template <typename ST, int N>
 struct stage : kittens::detail::staged_chunks<ST, N> {
     using tile = ST;
     static constexpr int group_size = N;
+    // Vector memory instructions one lane issues per stage_load (one per 16-byte chunk).
+    static constexpr int loads = kittens::detail::group_share<ST, N>::CHUNKS_PER_LANE;
 };
 
 // Global -> registers. The loads are only issued here; nothing waits for them, so the wave goes on
@@ -19,7 +22,12 @@ struct stage : kittens::detail::staged_chunks<ST, N> {
 // itself waits (s_waitcnt vmcnt) before stage_store first reads the registers.
 template <int N, typename ST, kittens::ducks::gl::all GL>
 __device__ __forceinline__ void stage_load(stage<ST, N>& buffer, const GL& src, const kittens::coord<ST>& idx) {
+#if defined(TG_BUFFER_LOADS)
+    // Through a buffer resource (buffer.cuh): the same chunks as stage_load_lane, fewer instructions.
+    detail::buffer_stage_load_lane<ST, N>(buffer, src, idx, kittens::warpid() % N, kittens::laneid());
+#else
     kittens::detail::stage_load_lane<ST, N>(buffer, src, idx, kittens::warpid() % N, kittens::laneid());
+#endif
 }
 
 // Registers -> shared: the warp writes its band of `dst`.
@@ -28,14 +36,28 @@ __device__ __forceinline__ void stage_store(ST& dst, const stage<ST, N>& buffer)
     kittens::detail::stage_store_lane<ST, N>(dst, buffer, kittens::warpid() % N, kittens::laneid());
 }
 
-// Wait until at most P of this wave's asynchronous loads are in flight: s_waitcnt vmcnt(P).
-// vmcnt counts vector memory instructions, returned in order, and each tilegen load issues at least
-// one, so "at most P instructions outstanding" implies "at most P loads outstanding". The wait is
-// exact for P = 0 and conservative (waits longer) for P > 0 when a load issues several.
-template <int P>
+namespace detail {
+// The fewest vector memory instructions one stage_load of any of `Stages` issues; 1 when none is
+// named (every load issues at least one).
+template <typename... Stages>
+KITTENS_HD constexpr int fewest_loads() {
+    int fewest = 1 << 30;
+    ((fewest = Stages::loads < fewest ? Stages::loads : fewest), ...);
+    return sizeof...(Stages) == 0 ? 1 : fewest;
+}
+}  // namespace detail
+
+// Wait until at most P of this wave's asynchronous loads are in flight: s_waitcnt vmcnt(P * L),
+// L the fewest instructions any of the kernel's stage buffers `Stages` issues per stage_load
+// (1 when none is named). vmcnt counts vector memory instructions, which return in order, so
+// "at most P * L instructions outstanding" means "at most P stage loads outstanding": A in flight
+// while B is written, as the schedule says (graded waits). The registers themselves need no help:
+// the compiler waits (s_waitcnt vmcnt) before an instruction first reads a loaded register.
+template <int P, typename... Stages>
 __device__ __forceinline__ void async_wait() {
     static_assert(P >= 0, "tg::async_wait<P>: P counts loads still in flight and cannot be negative");
-    constexpr int vmcnt = P < kittens::detail::VMCNT_MAX ? P : kittens::detail::VMCNT_MAX;
+    constexpr int count = P * detail::fewest_loads<Stages...>();
+    constexpr int vmcnt = count < kittens::detail::VMCNT_MAX ? count : kittens::detail::VMCNT_MAX;
     __builtin_amdgcn_s_waitcnt(kittens::detail::waitcnt_vmcnt(vmcnt));
 }
 

@@ -45,7 +45,8 @@ KITTENS_DEVICE void stage_store(ST& dst, const stage<ST, N>& buf) {
 
 // Wait until at most P of this warp's asynchronous loads (load_async, stage_load) are in flight.
 // The warp barrier after it lets every lane of the warp read what the others' copies wrote.
-template <int P>
+// `Stages` (the kernel's stage buffer types) matter only on AMD, where vmcnt counts instructions.
+template <int P, typename... Stages>
 KITTENS_DEVICE void async_wait() {
     static_assert(P >= 0, "tg::async_wait<P>: P counts loads still in flight, so it cannot be negative");
     kittens::detail::cp_async_wait<P>();
