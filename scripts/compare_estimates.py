@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from ir.resources import register_estimate  # noqa: E402
 from ir.targets import get_target  # noqa: E402
-from tilegen.cli import load_schedule  # noqa: E402
+from tilegen.schedule import load_schedule  # noqa: E402
 
 
 def main() -> int:

@@ -45,7 +45,7 @@ def example_modules() -> list[str]:
 def example_params(module: Any, target: str) -> dict[str, Any]:
     """The parameters an example is built with for ``target``: its ``TARGET_PARAMS`` entry for the
     target name or vendor (the same lookup as ``tilegen check`` / ``tilegen emit``)."""
-    from tilegen.cli import target_params
+    from tilegen.schedule import target_params
 
     return target_params(module, target)
 

@@ -17,8 +17,8 @@ import pytest
 import tilegen
 from backends.drivers.common import CompileError, CompileResult, Resources
 from tilegen import cache
-from tilegen.cli import load_schedule
 from tilegen.compiler import SpillError, Toolchain, schedule_options
+from tilegen.schedule import load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

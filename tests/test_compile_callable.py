@@ -235,3 +235,23 @@ def test_repr_and_build_facts(fn: CompiledKernel) -> None:
         assert part in text
     assert fn.source == "// source\n" and fn.build_log == "$ cc ...\n" and fn.build_command == ["cc", "kernel.cpp"]
     assert fn.resources == ()
+
+
+def test_the_size_message_says_it_once(tmp_path: Path) -> None:
+    """The validator's message already names the kernel and the sizes: the callable passes it on
+    instead of wrapping it in a second "X cannot run M=..." (issue 13)."""
+    from ir.validate import check_problem
+
+    fn = make_callable(tmp_path, check_problem=check_problem)
+    a, b, _ = operands(BLOCK_M, BLOCK_N, K_STEP + 8)
+    with pytest.raises(ValueError) as info:
+        fn(a, b)
+    assert str(info.value).count("cannot run") == 1 and "M=32, N=48, K=24" in str(info.value)
+
+
+def test_alpha_none_names_alpha(fn: CompiledKernel) -> None:
+    a, b, _ = operands(BLOCK_M, BLOCK_N, K_STEP)
+    with pytest.raises(TypeError, match=r"tiny.*: alpha must be a real number \(e.g. alpha=1.0\), got None"):
+        fn(a, b, alpha=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="beta must be a real number"):
+        fn(a, b, beta="0.5")  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ import torch
 import tilegen
 from tilegen import cache
 from tilegen.callable import CompiledKernel
-from tilegen.cli import load_schedule
+from tilegen.schedule import load_schedule
 
 pytestmark = pytest.mark.nvcc
 
@@ -77,7 +77,7 @@ _WARM = textwrap.dedent(
         _init(self, args, *rest, **kw)
     subprocess.Popen.__init__ = counting
     import torch, tilegen
-    from tilegen.cli import load_schedule
+    from tilegen.schedule import load_schedule
     kernel = load_schedule({example!r}, [], "sm_90a")
     start = time.perf_counter()
     fn = tilegen.compile(kernel, "sm_90a", cache_dir={cache!r})

@@ -17,7 +17,7 @@ from backends.drivers.common import RUNTIME_INCLUDE, python_include_dirs
 from backends.hip.emitter import emit
 from ir.resources import dynamic_shared_memory
 from ir.targets import get_target
-from tilegen.cli import load_schedule
+from tilegen.schedule import load_schedule
 
 EXAMPLES = sorted(p for p in (Path(__file__).resolve().parent.parent / "examples").glob("*.py"))
 #: (example, target) -> spill bytes ptxas reports today; anything else must be 0.

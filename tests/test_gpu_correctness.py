@@ -23,8 +23,10 @@ import pytest
 import torch
 
 from ir.diagnostics import ScheduleError
+from tilegen.bench import TOLERANCE, gemm_operands
 from tilegen.callable import CompiledKernel, reference_gemm, relative_error
-from tilegen.cli import TOLERANCE, CliError, gemm_operands, load_schedule
+from tilegen.schedule import ScheduleFileError as CliError
+from tilegen.schedule import load_schedule
 
 pytestmark = pytest.mark.gpu
 

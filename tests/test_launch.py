@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from backends.hip.launch import LaunchSpec, launch_spec, layout
-from tilegen.cli import load_schedule
+from tilegen.schedule import load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -69,7 +69,7 @@ _DRIVE = textwrap.dedent(
     import torch
     sys.path.insert(0, {root!r})
     from backends.hip.launch import launch_spec
-    from tilegen.cli import load_schedule
+    from tilegen.schedule import load_schedule
     from tilegen.launch import DeviceModule
     kernel = load_schedule({example!r}, [], "sm_90a")
     spec = launch_spec(kernel, "sm_90a")

@@ -25,7 +25,7 @@ from ir.block_order import num_blocks, tiles_of_block
 from ir.diagnostics import ScheduleError
 from ir.trace import Problem
 from ir.validate import validate
-from tilegen.cli import target_params
+from tilegen.schedule import target_params
 from tilegen.testing import example_names, load_example, schedule_cases
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not found: the recorder builds on the host")

@@ -6,6 +6,7 @@ The user-facing API. Data flows one way: builder -> IR -> validate -> emit / sim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ir.diagnostics import Diagnostic, ScheduleError, SimulationError
@@ -60,12 +61,27 @@ def simulate(
     alpha: float = 1.0,
     beta: float = 0.0,
     target: str = "gfx942",
+    progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Run ``kernel`` on the CPU, wave by wave and phase by phase, enforcing the hazard model;
-    return C (float32)."""
+    return C (float32). ``progress(done, total)`` is called after each block."""
     from backends.simulator import simulate as _simulate
+    from tilegen.callable import scalar_argument
 
-    return _simulate(kernel, a, b, c, alpha=alpha, beta=beta, target=target)
+    alpha = scalar_argument(kernel.name, "alpha", alpha)
+    beta = scalar_argument(kernel.name, "beta", beta)
+    try:
+        return _simulate(kernel, a, b, c, alpha=alpha, beta=beta, target=target, progress=progress)
+    except KeyError as error:
+        # A structurally broken schedule (a name nothing declares): the validator's structure
+        # rules say which op, wave and line, and how to fix it; never a bare KeyError.
+        from ir.validate import validate as _validate
+
+        _validate(kernel, target=target)  # raises ScheduleError for any structural fault
+        raise SimulationError(
+            [Diagnostic(rule="structure", severity="error", message=f"the schedule refers to {error.args[0]}",
+                        fix="declare it before using it (see tilegen.validate)")]
+        ) from None
 
 
 def emit(kernel: KernelIR, target: str = "gfx942") -> str:

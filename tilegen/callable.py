@@ -136,7 +136,7 @@ class CompiledKernel:
         alpha: float = 1.0,
         beta: float = 0.0,
     ) -> torch.Tensor:
-        alpha, beta = float(alpha), float(beta)
+        alpha, beta = scalar_argument(self.name, "alpha", alpha), scalar_argument(self.name, "beta", beta)
         m, n, k = self._check_arguments(a, b, c, beta)
         launch = self.kernel.launch
         padded = (_round_up(m, launch.block_m), _round_up(n, launch.block_n), _round_up(k, launch.k_step))
@@ -252,7 +252,9 @@ class CompiledKernel:
         try:
             self._check_problem(self.kernel, m, n, k)
         except ValueError as error:
-            raise ValueError(f"{self.name} cannot run M={m}, N={n}, K={k}: {error}") from error
+            text = str(error)  # check_problem's message already names the kernel and the sizes
+            said = f"`{self.kernel.name}` cannot run" in text
+            raise ValueError(text if said else f"{self.name} cannot run M={m}, N={n}, K={k}: {text}") from error
         check_launch_size(self.kernel, self.target, m, n)  # grid limits (issue 9), before any launch
         return m, n, k
 
@@ -370,3 +372,15 @@ def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
     denominator = float(torch.linalg.vector_norm(ref))
     numerator = float(torch.linalg.vector_norm(out64 - ref))
     return numerator / denominator if denominator else numerator
+
+
+def scalar_argument(kernel: str, name: str, value: object) -> float:
+    """``alpha`` / ``beta`` as a float, or a TypeError that names the argument and what it got."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, torch.Tensor)):
+        raise TypeError(f"{kernel}: {name} must be a real number (e.g. {name}=1.0), got {value!r}")
+    if isinstance(value, torch.Tensor) and value.numel() != 1:
+        shape = tuple(value.shape)
+        raise TypeError(f"{kernel}: {name} must be a real number or a one-element tensor, got shape {shape}")
+    return float(value)

@@ -3,292 +3,64 @@
 A schedule file is a Python module exposing ``kernel(**params) -> tilegen.KernelIR`` (like the
 files under examples/); ``--param name=value`` sets its parameters, converted to the type of the
 parameter's default.
+
+This module is only the command line. The library parts live in ``tilegen.schedule`` (loading a
+schedule file, parameters, sizes) and ``tilegen.bench`` (tolerances, operands, GPU timing); the
+names below are re-exported for older imports. The command line never shows a traceback for a
+mistake of the user's: every error names the bad value and what is accepted (exit 2), a schedule
+or run failure prints its report (exit 1), and anything else is reported as an internal error
+(exit 3; ``TILEGEN_TRACEBACK=1`` shows the traceback).
+
+Adding a command: write ``cmd_x(args) -> int`` and register it in ``build_parser`` with
+``add_schedule_args`` (FILE.py and --param) and ``add_target_arg`` (a checked --target).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import inspect
-import math
-import statistics
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 from ir.diagnostics import ScheduleError
 from ir.models import Kernel as KernelIR
+from tilegen.bench import (  # re-exported: benchmarks, tests and scripts imported them from here
+    TOLERANCE,
+    BenchResult,
+    bench_kernel,
+    environment_line,
+    gemm_operands,
+    markdown_table,
+    rotating_sets,
+    time_gpu,
+    torch_reference_call,
+)
+from tilegen.schedule import ScheduleFileError, load_schedule, parse_params, parse_size, target_params
 
-#: Relative error (||out - ref|| / ||ref|| against float64) a correct kernel stays under: f32
-#: accumulation of bf16 products is good to ~1e-6; a bf16 C adds its own rounding (~1e-3).
-TOLERANCE = {"f32": 1e-4, "bf16": 1e-2}
+__all__ = [
+    "TOLERANCE",
+    "BenchResult",
+    "CliError",
+    "bench_kernel",
+    "build_parser",
+    "environment_line",
+    "gemm_operands",
+    "load_schedule",
+    "main",
+    "markdown_table",
+    "parse_params",
+    "parse_size",
+    "rotating_sets",
+    "target_params",
+    "time_gpu",
+    "torch_reference_call",
+]
 
-
-class CliError(Exception):
-    """A problem with what the user asked for: printed as ``tilegen: error: ...``, exit 2."""
-
-
-# --------------------------------------------------------------------------------------------
-# Schedule files
-# --------------------------------------------------------------------------------------------
-
-
-def load_schedule(path: str | Path, params: Sequence[str] = (), target: Optional[str] = None) -> KernelIR:
-    """Import ``path`` and call its ``kernel(**params)``; ``params`` are ``name=value`` strings.
-
-    A schedule module may define ``TARGET_PARAMS``: defaults per target name or vendor ("amd",
-    "nvidia"), applied for ``target`` before ``params``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CliError(f"{path}: no such file (expected a schedule module exposing kernel(**params))")
-    module_name = f"tilegen_schedule_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise CliError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    # A schedule may import its sibling files, as the examples can.
-    sys.path.insert(0, str(path.resolve().parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.resolve().parent))
-    factory = getattr(module, "kernel", None)
-    if not callable(factory):
-        raise CliError(f"{path} defines no kernel(**params) function returning a tilegen kernel")
-    values = dict(target_params(module, target)) if target else {}
-    values.update(parse_params(factory, params))
-    kernel = factory(**values)
-    if not isinstance(kernel, KernelIR):
-        raise CliError(
-            f"{path}: kernel() returned {type(kernel).__name__}, expected the tilegen.KernelIR that "
-            "tilegen.Kernel(...).build() returns"
-        )
-    return kernel
-
-
-def target_params(module: Any, target: str) -> dict[str, Any]:
-    """The module's ``TARGET_PARAMS`` entry for ``target``, else for its vendor, else none."""
-    from ir.targets import get_target
-
-    table = getattr(module, "TARGET_PARAMS", {}) or {}
-    if target in table:
-        return dict(table[target])
-    return dict(table.get(get_target(target).vendor, {}))
-
-
-def parse_params(factory: Callable[..., Any], params: Sequence[str]) -> dict[str, Any]:
-    signature = inspect.signature(factory)
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
-    values: dict[str, Any] = {}
-    for item in params:
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise CliError(f"--param {item!r}: expected name=value")
-        parameter = signature.parameters.get(name)
-        if parameter is None and not takes_any:
-            known = ", ".join(
-                f"{p.name}={p.default!r}" if p.default is not inspect.Parameter.empty else p.name
-                for p in signature.parameters.values()
-            )
-            raise CliError(f"--param {name}: kernel() has no such parameter; it takes: {known or 'none'}")
-        default = parameter.default if parameter is not None else inspect.Parameter.empty
-        values[name] = _convert(name, text.strip(), default)
-    return values
-
-
-def _convert(name: str, text: str, default: Any) -> Any:
-    if isinstance(default, tuple):  # e.g. block=(128, 256): accept 128x256 or 128,256
-        items = [item for item in text.replace("x", ",").split(",") if item.strip()]
-        try:
-            return tuple(int(item) for item in items)
-        except ValueError:
-            raise CliError(f"--param {name}={text}: expected integers like {'x'.join(map(str, default))}") from None
-    if isinstance(default, bool):
-        lowered = text.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise CliError(f"--param {name}={text}: expected true or false")
-    for kind in (int, float):
-        if isinstance(default, kind) or default is inspect.Parameter.empty or default is None:
-            try:
-                return kind(text)
-            except ValueError:
-                if isinstance(default, kind):
-                    raise CliError(f"--param {name}={text}: expected {kind.__name__} (default {default!r})") from None
-    return text
-
-
-# --------------------------------------------------------------------------------------------
-# Operands and timing (shared with benchmarks/gemm.py and the GPU tests)
-# --------------------------------------------------------------------------------------------
-
-
-def gemm_operands(
-    kernel: KernelIR, m: int, n: int, k: int, *, device: Any = "cpu", seed: Optional[int] = None
-) -> tuple[Any, Any, Any]:
-    """Fresh random (A, B, C) for ``kernel``: bf16 A and B (B in the kernel's layout), C in its dtype."""
-    import torch
-
-    from tilegen.callable import TORCH_DTYPES
-
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed if seed is not None else int(time.time_ns() % (1 << 62)))
-    b_shape = (k, n) if kernel.globals.b_layout == "kn" else (n, k)
-    a = torch.randn((m, k), generator=generator, device=device).to(torch.bfloat16)
-    b = torch.randn(b_shape, generator=generator, device=device).to(torch.bfloat16)
-    c = torch.randn((m, n), generator=generator, device=device).to(TORCH_DTYPES[kernel.globals.c_dtype])
-    return a, b, c
-
-
-def torch_reference_call(kernel: KernelIR) -> Callable[..., Any]:
-    """torch.matmul (cuBLAS / hipBLASLt) on the same operands, bf16 out, for speed comparisons."""
-    import torch
-
-    def run(a: Any, b: Any, out: Any) -> Any:
-        return torch.matmul(a, b if kernel.globals.b_layout == "kn" else b.t(), out=out)
-
-    return run
-
-
-def time_gpu(run: Callable[[int], Any], *, sets: int, warmup: int = 10, repeats: int = 50) -> list[float]:
-    """Milliseconds of each of ``repeats`` calls ``run(i % sets)``, measured with CUDA events.
-
-    Calls are queued back to back with no synchronisation in between, so the GPU never waits for
-    the host and each event pair measures GPU time; rotating over ``sets`` input sets keeps the
-    inputs from sitting in L2 between calls.
-    """
-    import torch
-
-    for i in range(warmup):
-        run(i % sets)
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
-    for i in range(repeats):
-        starts[i].record()
-        run(i % sets)
-        ends[i].record()
-    torch.cuda.synchronize()
-    return [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
-
-
-def rotating_sets(bytes_per_set: int) -> int:
-    """How many input sets to rotate over so that together they are at least twice the L2."""
-    import torch
-
-    l2 = getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "L2_cache_size", 0) or (64 << 20)
-    return max(2, min(8, math.ceil(2 * l2 / max(1, bytes_per_set))))
-
-
-@dataclass
-class BenchResult:
-    kernel: str
-    target: str
-    m: int
-    n: int
-    k: int
-    ms: float
-    tflops: float
-    torch_ms: float
-    torch_tflops: float
-    ratio: float
-    rel_error: float
-    correct: bool
-    sets: int
-    repeats: int
-
-
-def bench_kernel(
-    fn: Any, sizes: Sequence[tuple[int, int, int]], *, warmup: int = 10, repeats: int = 50
-) -> list[BenchResult]:
-    """Check ``fn`` (a CompiledKernel) against float64 at each size, then time it and torch.matmul
-    on the same rotating inputs."""
-    return [_bench_size(fn, m, n, k, warmup=warmup, repeats=repeats) for m, n, k in sizes]
-
-
-def _bench_size(fn: Any, m: int, n: int, k: int, *, warmup: int, repeats: int) -> BenchResult:
-    import torch
-
-    from tilegen.callable import reference_gemm, relative_error
-
-    kernel = fn.kernel
-    a, b, c = gemm_operands(kernel, m, n, k, device="cuda")
-    c.fill_(float("nan"))  # beta = 0: nothing of the old C may leak into the result
-    error = relative_error(fn(a, b, c), reference_gemm(kernel.globals.b_layout, a, b))
-    bytes_per_set = (a.numel() + b.numel()) * a.element_size() + c.numel() * c.element_size()
-    sets = rotating_sets(bytes_per_set)
-    inputs = [(a, b, c)] + [gemm_operands(kernel, m, n, k, device="cuda") for _ in range(sets - 1)]
-    torch_out = [torch.empty((m, n), dtype=torch.bfloat16, device="cuda") for _ in range(sets)]
-    reference_call = torch_reference_call(kernel)
-
-    def run_kernel(i: int) -> Any:
-        return fn(*inputs[i])
-
-    def run_torch(i: int) -> Any:
-        return reference_call(inputs[i][0], inputs[i][1], torch_out[i])
-
-    ms = statistics.median(time_gpu(run_kernel, sets=sets, warmup=warmup, repeats=repeats))
-    torch_ms = statistics.median(time_gpu(run_torch, sets=sets, warmup=warmup, repeats=repeats))
-    flops = 2.0 * m * n * k
-    return BenchResult(
-        kernel=kernel.name,
-        target=fn.target,
-        m=m,
-        n=n,
-        k=k,
-        ms=ms,
-        tflops=flops / ms / 1e9,
-        torch_ms=torch_ms,
-        torch_tflops=flops / torch_ms / 1e9,
-        ratio=torch_ms / ms,
-        rel_error=error,
-        correct=error < TOLERANCE[kernel.globals.c_dtype],
-        sets=sets,
-        repeats=repeats,
-    )
-
-
-def markdown_table(results: Sequence[BenchResult]) -> str:
-    lines = [
-        "| kernel | M x N x K | ms | TFLOP/s | torch.matmul ms | torch.matmul TFLOP/s | ratio | rel. error | correct |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.kernel} | {r.m} x {r.n} x {r.k} | {r.ms:.3f} | {r.tflops:.1f} | {r.torch_ms:.3f} | "
-            f"{r.torch_tflops:.1f} | {r.ratio:.2f} | {r.rel_error:.2e} | {'yes' if r.correct else 'NO'} |"
-        )
-    return "\n".join(lines)
-
-
-def environment_line() -> str:
-    """Date, GPU, torch and CUDA / ROCm versions: the header every benchmark table carries."""
-    import torch
-
-    gpu = torch.cuda.get_device_name(torch.cuda.current_device()) if torch.cuda.is_available() else "no GPU"
-    runtime = f"HIP {torch.version.hip}" if getattr(torch.version, "hip", None) else f"CUDA {torch.version.cuda}"
-    return f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {gpu}, torch {torch.__version__}, {runtime}"
-
-
-def parse_size(text: str) -> tuple[int, int, int]:
-    """``4096`` (a cube) or ``4096x4096x8192`` (M x N x K)."""
-    parts = text.lower().replace("*", "x").split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise CliError(f"size {text!r}: expected N or MxNxK, e.g. 4096 or 4096x4096x8192") from None
-    if len(values) == 1:
-        values *= 3
-    if len(values) != 3 or min(values) < 1:
-        raise CliError(f"size {text!r}: expected N or MxNxK with positive sizes")
-    return values[0], values[1], values[2]
-
+#: The error of a bad argument or schedule file (printed as ``tilegen: error: ...``, exit 2).
+CliError = ScheduleFileError
 
 # --------------------------------------------------------------------------------------------
 # Commands
@@ -298,18 +70,36 @@ def parse_size(text: str) -> tuple[int, int, int]:
 def cmd_emit(args: argparse.Namespace) -> int:
     from tilegen import emit
 
+    output = _output_path(args.output, ".cpp") if args.output else None
     kernel = load_schedule(args.file, args.param, args.target)
     try:
         source = emit(kernel, target=args.target)
     except ScheduleError as error:
         print(error, file=sys.stderr)
         return 1
-    if args.output:
-        Path(args.output).write_text(source)
-        print(f"wrote {args.output} ({kernel.name}, {args.target})", file=sys.stderr)
+    if output is not None:
+        _write(output, source)
+        print(f"wrote {output} ({kernel.name}, {args.target})", file=sys.stderr)
     else:
         sys.stdout.write(source)
     return 0
+
+
+def _output_path(text: str, suffix: str) -> Path:
+    """``-o`` checked before any work: a file in an existing directory, not a directory."""
+    path = Path(text)
+    if path.is_dir():
+        raise CliError(f"-o {text}: is a directory; give a file name, e.g. -o {path / ('kernel' + suffix)}")
+    if not path.parent.is_dir():
+        raise CliError(f"-o {text}: the directory {path.parent} does not exist; create it or choose another path")
+    return path
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as error:
+        raise CliError(f"-o {path}: cannot write it: {error.strerror or error}") from None
 
 
 def block_order_report(kernel: KernelIR, target: str, size: int = 8192) -> str:
@@ -338,6 +128,36 @@ def block_order_report(kernel: KernelIR, target: str, size: int = 8192) -> str:
     return line
 
 
+class _Progress:
+    """``progress(done, total)`` for a long simulation: a line on stderr, updated at most twice a
+    second, shown only once the run has taken more than a second (small checks stay quiet)."""
+
+    def __init__(self, what: str, stream: Any = None):
+        self.what = what
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        elapsed = now - self.start
+        if elapsed < 1.0 or (now - self.last < 0.5 and done < total):
+            return
+        self.last = now
+        left = elapsed / done * (total - done)
+        self.stream.write(
+            f"\r{self.what}: block {done} of {total} ({100 * done // total}%), {elapsed:.0f} s, about {left:.0f} s left"
+        )
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from ir.validate import check_launch_size
     from ir.validate.sizes import capped_kernel, checked_sizes, covering_problem
@@ -359,12 +179,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     m, n, k = args.size or (default.m, default.n, default.k)
     a, b, c = gemm_operands(kernel, m, n, k, seed=args.seed)
     alpha, beta = 1.0, 0.5
+    progress = _Progress(f"simulating M={m}, N={n}, K={k} on the CPU")
     try:
         check_launch_size(kernel, args.target, m, n)
-        out = simulate(capped_kernel(kernel), a, b, c, alpha=alpha, beta=beta, target=args.target)
+        out = simulate(
+            capped_kernel(kernel), a, b, c, alpha=alpha, beta=beta, target=args.target, progress=progress
+        )
     except (ScheduleError, ValueError) as error:  # a hazard, or a size the schedule cannot run
+        progress.close()
         print(error)
         return 1
+    progress.close()
     ref = reference_gemm(kernel.globals.b_layout, a, b, c, alpha=alpha, beta=beta)
     error = relative_error(out, ref)
     max_abs = float((out.double() - ref).abs().max())
@@ -418,34 +243,89 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------
+# Arguments: each checked where argparse reads it, so a typo is a usage error, never a traceback
+# --------------------------------------------------------------------------------------------
+
+
+def target_name(text: str) -> str:
+    """argparse type of ``--target``: a known target, else the list of known ones."""
+    from ir.targets import TARGETS
+
+    if text not in TARGETS:
+        raise argparse.ArgumentTypeError(f"unknown target {text!r}; choose one of: {', '.join(TARGETS)}")
+    return text
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a size or count: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a positive integer, e.g. 256") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes and counts must be at least 1, e.g. 256")
+    return value
+
+
+def size_arg(text: str) -> tuple[int, int, int]:
+    """argparse type of ``--sizes``: N (a cube) or MxNxK, positive."""
+    try:
+        return parse_size(text)
+    except ScheduleFileError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_schedule_args(sub: argparse.ArgumentParser) -> None:
+    """FILE.py and --param NAME=VALUE (repeatable), as every schedule command takes them."""
+    sub.add_argument("file", metavar="FILE.py", help="schedule module exposing kernel(**params)")
+    sub.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a kernel() parameter (repeatable)"
+    )
+
+
+def add_target_arg(sub: argparse.ArgumentParser, default: Optional[str] = "gfx942", what: str = "target") -> None:
+    from ir.targets import TARGETS
+
+    sub.add_argument(
+        "--target",
+        type=target_name,
+        default=default,
+        metavar="TARGET",
+        help=f"{what} ({', '.join(TARGETS)}; default {default or 'the GPU torch sees'})",
+    )
+
+
+def _version() -> str:
+    import tilegen
+
+    return f"tilegen {tilegen.__version__} (python {sys.version.split()[0]})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tilegen", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def schedule_args(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("file", metavar="FILE.py", help="schedule module exposing kernel(**params)")
-        sub.add_argument(
-            "--param", action="append", default=[], metavar="NAME=VALUE", help="a kernel() parameter (repeatable)"
-        )
-
     emit = commands.add_parser("emit", help="write the HIP source of a schedule", description="Validate and emit.")
-    schedule_args(emit)
-    emit.add_argument("--target", default="gfx942", help="target to emit for (default gfx942)")
-    emit.add_argument("-o", "--output", help="write to this file instead of stdout")
+    add_schedule_args(emit)
+    add_target_arg(emit, what="target to emit for")
+    emit.add_argument("-o", "--output", metavar="FILE", help="write to this file instead of stdout")
     emit.set_defaults(run=cmd_emit)
 
     check = commands.add_parser(
         "check",
         help="validate a schedule and simulate a small GEMM on the CPU (no GPU needed)",
-        description="Validate (print the report: resources, warnings), then simulate a small GEMM on the CPU "
-        "and compare it with float64. Exit 1 on any failure.",
+        description="Validate (print the report: resources, warnings), then simulate a GEMM on the CPU "
+        "and compare it with float64. Exit 1 on any failure. Simulates one problem size per run "
+        "(--size; default the validator's covering problem); tilegen.testing covers many.",
     )
-    schedule_args(check)
-    check.add_argument("--target", default="gfx942", help="target to validate for (default gfx942)")
+    add_schedule_args(check)
+    add_target_arg(check, what="target to validate for")
     check.add_argument(
         "--size",
         nargs=3,
-        type=int,
+        type=positive_int,
         metavar=("M", "N", "K"),
         help="problem size (default: the validator's covering problem, printed)",
     )
@@ -457,18 +337,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="compile, check and time a schedule against torch.matmul (needs a GPU)",
         description="Compile for the local GPU, check correctness against float64, and time against torch.matmul.",
     )
-    schedule_args(bench)
+    add_schedule_args(bench)
     bench.add_argument(
         "--sizes",
         nargs="+",
-        type=parse_size,
+        type=size_arg,
         default=[(4096,) * 3, (8192,) * 3],
         metavar="SIZE",
         help="N (a cube) or MxNxK, several allowed (default 4096 8192)",
     )
-    bench.add_argument("--target", default=None, help="default: the GPU torch sees")
-    bench.add_argument("--warmup", type=int, default=10)
-    bench.add_argument("--repeats", type=int, default=50)
+    add_target_arg(bench, default=None, what="target to compile for")
+    bench.add_argument("--warmup", type=positive_int, default=10)
+    bench.add_argument("--repeats", type=positive_int, default=50)
     bench.add_argument("--kittens-root", default=None, help="HipKittens / ThunderKittens include dir to build against")
     bench.add_argument("--cache-dir", default=None)
     bench.add_argument("-v", "--verbose", action="store_true")
@@ -489,24 +369,48 @@ def build_parser() -> argparse.ArgumentParser:
 def _reported_errors() -> tuple[type[Exception], ...]:
     """Failures with a message written for the user: printed without a traceback."""
     from backends.drivers.common import CompileError, CompilerNotFound
+    from tilegen.builder import BuildError
     from tilegen.cache import CacheError
     from tilegen.compiler import LaunchError, NoGPUError
 
-    return (ScheduleError, CompileError, CompilerNotFound, NoGPUError, LaunchError, CacheError, FileNotFoundError)
+    return (
+        ScheduleError,
+        BuildError,
+        CompileError,
+        CompilerNotFound,
+        NoGPUError,
+        LaunchError,
+        CacheError,
+        FileNotFoundError,
+        ValueError,
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (0 ok, 1 the schedule or run failed, 2 a bad
+    argument or schedule file, 3 an internal error of tilegen's, 130 interrupted)."""
+    args = build_parser().parse_args(argv)  # usage errors exit 2 with argparse's message
     try:
         return int(args.run(args))
-    except CliError as error:
+    except ScheduleFileError as error:
         print(f"tilegen: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("tilegen: interrupted", file=sys.stderr)
+        return 130
     except Exception as error:
-        if not isinstance(error, _reported_errors()):
+        if os.environ.get("TILEGEN_TRACEBACK"):
             raise
-        print(f"tilegen: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
+        if isinstance(error, _reported_errors()):
+            print(f"tilegen: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
+        print(
+            f"tilegen: internal error: {type(error).__name__}: {error}\n"
+            "  this is a bug in tilegen, not in your schedule: run again with TILEGEN_TRACEBACK=1 and report "
+            "the traceback",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Property-test a schedule in three lines::
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import sys
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from ir.expr import WARP, Const, Var
 from ir.resources import shared_footprint
 from ir.validate import check_problem, validate
 from ir.validate.sizes import capped_kernel, checked_sizes, covering_problem
+from tilegen import examples as _registry
 
 __all__ = [
     "EXAMPLE_FAMILIES",
@@ -59,7 +59,8 @@ __all__ = [
     "schedule_params",
 ]
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+#: Where the shipped examples are (a checkout's examples/ or the installed wheel's; tilegen.examples).
+EXAMPLES_DIR = _registry.examples_dir() or Path(__file__).resolve().parent.parent / "examples"
 
 #: Unit roundoff of float32 and of bfloat16 (8 significant bits), and their subnormal spacings.
 F32_UNIT = 2.0**-24
@@ -172,27 +173,16 @@ EXAMPLE_FAMILIES: dict[str, Family] = {
 
 
 def example_names() -> list[str]:
-    """Module names of the examples shipped in ``examples/`` (those with a ``kernel()``)."""
-    if not EXAMPLES_DIR.is_dir():
-        return sorted(EXAMPLE_FAMILIES)
-    return sorted(p.stem for p in EXAMPLES_DIR.glob("*.py") if "def kernel(" in p.read_text())
+    """Module names of the examples shipped with tilegen (those with a ``kernel()``)."""
+    return _registry.example_names() or sorted(EXAMPLE_FAMILIES)
 
 
 def load_example(example: Union[str, ModuleType]) -> ModuleType:
-    """The example module ``examples/<name>.py`` (imported once), or ``example`` itself."""
+    """The example module ``<name>`` from the example registry (imported once), or ``example``
+    itself; works from a checkout and from an installed wheel (tilegen.examples)."""
     if isinstance(example, ModuleType):
         return example
-    if example in sys.modules and hasattr(sys.modules[example], "kernel"):
-        return sys.modules[example]
-    path = EXAMPLES_DIR / f"{example}.py"
-    if not path.is_file():
-        raise ValueError(f"no example `{example}` in {EXAMPLES_DIR}; known: {', '.join(example_names())}")
-    spec = importlib.util.spec_from_file_location(example, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[example] = module
-    spec.loader.exec_module(module)
-    return module
+    return _registry.load_example(example)
 
 
 def _family(module: ModuleType) -> Family:

@@ -9,7 +9,7 @@ name the rule (``RULES``), the op, the wave(s), the buffer and the user's line.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Optional
 
 import torch
@@ -48,8 +48,10 @@ def simulate(
     alpha: float = 1.0,
     beta: float = 0.0,
     target: str = "gfx942",
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> torch.Tensor:
     """C = alpha * A @ B + beta * C computed by ``kernel``'s schedule on the CPU (float32 tensor).
+    ``progress(done, total)`` is called after each block (large problems take a while).
 
     A is M x K; B is K x N (``b_layout="kn"``) or N x K (``"nk"``); C, if given, M x N. Any float
     dtype is accepted and read as bf16 like the GPU reads it. As in BLAS, C is not read when
@@ -74,7 +76,7 @@ def simulate(
         alpha=as_f32(alpha),
         beta=as_f32(beta),
     )
-    out = run.execute()
+    out = run.execute(progress)
     return out[:m_, :n_].contiguous() if (mp, np_) != (m_, n_) else out
 
 

@@ -106,12 +106,16 @@ class Run:
             "stage buffer": {s.name: s for s in kernel.stages},
         }
 
-    def execute(self) -> torch.Tensor:
+    def execute(self, progress: Optional[Callable[[int, int], None]] = None) -> torch.Tensor:
+        """Run every block; ``progress(done, total)`` after each (for a caller's progress line)."""
         launch = self.kernel.launch
-        for block in range(num_blocks(launch, self.problem.m, self.problem.n)):
+        total = num_blocks(launch, self.problem.m, self.problem.n)
+        for block in range(total):
             for tile in tiles_of_block(launch, block, self.problem.m, self.problem.n):
                 self.tile_owner.setdefault(tile, block)
             BlockRun(self, block).execute()
+            if progress is not None:
+                progress(block + 1, total)
         self._check_coverage()
         return self.out
 
