@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ir import models as m
 from ir.models import Kernel, walk
 
 EXAMPLES = sorted(
@@ -36,9 +37,15 @@ def test_duplicate_names_are_refused() -> None:
 
     k = tg.Kernel("dup", warps=4, block=(64, 64), k_step=32)
     k.shared("X", 64, 32)
-    k.register("X", 16, 16)
+    # The builder refuses the second declaration itself, on its line (a BuildError is a ValueError).
+    with pytest.raises(tg.BuildError, match="already used") as caught:
+        k.register("X", 16, 16)
+    assert caught.value.loc.line > 0 and caught.value.fix
+    # The IR refuses it too, whoever builds the model.
+    kernel = k.build()
+    tile = m.RegisterTile(name="X", rows=16, cols=16, dtype="f32", loc=kernel.loc)
     with pytest.raises(ValueError, match="already used"):
-        k.build()
+        m.Kernel.model_validate({**kernel.model_dump(), "registers": [tile.model_dump()]})
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

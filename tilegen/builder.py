@@ -20,23 +20,79 @@ beyond what is needed to build (see ``tilegen.validate``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import io
 import linecache
 import os
+import re
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal, Optional, Union
+from typing import Literal, Optional, TypeVar, Union
+
+from pydantic import ValidationError
 
 from ir import models as m
 from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, Expr, ExprLike, Var, as_expr
+from ir.names import IDENTIFIER
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+T = TypeVar("T")
 
 
 class BuildError(ValueError):
-    """The schedule cannot even be built (a misuse of the builder API)."""
+    """The schedule cannot even be built (a misuse of the builder API). Like ``ScheduleError``, it
+    names the user's line (``loc``: the first frame outside tilegen, where the builder was called)
+    and how to fix it (``fix``)::
+
+        error[build] at examples/k.py:12: role `producer` opened inside role `consumer`
+          fix: close `with consumer:` before `with producer:` ...
+    """
+
+    def __init__(self, message: str, *, fix: str, loc: Optional[m.SourceLoc] = None):
+        self.loc = loc if loc is not None else _caller_loc()
+        self.message = message
+        self.fix = fix
+        super().__init__(f"error[build] at {self.loc}: {message}\n  fix: {fix}")
+
+
+def _validation_fix(kind: str, field: str, ctx: dict) -> str:
+    """How to fix one pydantic error of a builder argument, in the builder's terms."""
+    if kind in ("greater_than_equal", "greater_than"):
+        limit = ctx.get("ge", ctx.get("gt"))
+        at_least = kind == "greater_than_equal"
+        return f"pass `{field}` of at least {limit}" if at_least else f"pass `{field}` above {limit}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"pass `{field}` of at most {ctx.get('le', ctx.get('lt'))}"
+    if kind == "string_pattern_mismatch":
+        return f"`{field}` must be a C identifier: letters, digits and underscores, not starting with a digit"
+    if kind in ("literal_error", "enum"):
+        return f"pass one of {ctx.get('expected', 'the documented values')} for `{field}`"
+    if kind == "value_error" and "already used" in str(ctx.get("error", "")):
+        return "give every shared tile, register tile, stage buffer and role its own name"
+    return f"check `{field}` against the builder's documentation (docs/builder.md)"
+
+
+def _user_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """Builder methods turn the IR's own validation errors (a tile of 0 rows, a kernel name that is
+    no identifier, two tiles of one name) into a ``BuildError`` with the user's line and a fix."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or error.title
+            kind = first["type"]
+            call = "Kernel(...)" if fn.__name__ == "__init__" else f"{fn.__name__}(...)"
+            message = f"{call}: `{field}` = {first.get('input')!r}: {first['msg']}"
+            if kind == "value_error":
+                message = f"{call}: {first['msg'].removeprefix('Value error, ')}"
+            raise BuildError(message, fix=_validation_fix(kind, field, first.get("ctx") or {})) from None
+
+    return wrapper
 
 
 def _caller_loc() -> m.SourceLoc:
@@ -202,7 +258,10 @@ RegLike = Union[RegisterTile, RegView]
 
 def _reg_ref(reg: RegLike) -> m.RegRef:
     if isinstance(reg, RegisterTile) and reg.tile.count > 1:
-        raise BuildError(f"`{reg.name}` is an array of {reg.tile.count} register tiles; index it, e.g. `{reg.name}[0]`")
+        raise BuildError(
+            f"`{reg.name}` is an array of {reg.tile.count} register tiles and this op takes one",
+            fix=f"index it, e.g. `{reg.name}[0]` (or `{reg.name}[i]` in a loop over its count)",
+        )
     return reg.ref()
 
 
@@ -211,19 +270,23 @@ def _reg_ref(reg: RegLike) -> m.RegRef:
 # --------------------------------------------------------------------------------------------
 
 
+@_user_errors
 def row_major() -> m.TileOrder:
     return m.TileOrder(kind="row_major")
 
 
+@_user_errors
 def column_major() -> m.TileOrder:
     return m.TileOrder(kind="column_major")
 
 
+@_user_errors
 def grouped(group_m: int) -> m.TileOrder:
     """ThunderKittens' SUPER_M / HipKittens' WGM: walk ``group_m`` tile rows before moving right."""
     return m.TileOrder(kind="grouped", group_m=group_m)
 
 
+@_user_errors
 def xcd_remap(num_xcds: int = 8, chunk: int = 1) -> m.XcdRemap:
     return m.XcdRemap(num_xcds=num_xcds, chunk=chunk)
 
@@ -249,6 +312,7 @@ class Kernel:
     A: Literal["A"] = "A"
     B: Literal["B"] = "B"
 
+    @_user_errors
     def __init__(
         self,
         name: str,
@@ -266,6 +330,11 @@ class Kernel:
         edge: Literal["refuse", "pad"] = "refuse",
     ):
         self._loc = _caller_loc()
+        if not IDENTIFIER.match(name):
+            raise BuildError(
+                f"kernel name `{name}` is not a C identifier (it names the kernel, its module and its functions)",
+                fix=f"use letters, digits and underscores, e.g. `{re.sub(r'[^A-Za-z0-9_]', '_', name) or 'gemm'}`",
+            )
         self.name = name
         order = order or m.TileOrder()
         if grid is None:
@@ -316,14 +385,17 @@ class Kernel:
     def mma_variant(self) -> Literal["AB", "ABt"]:
         return "AB" if self.globals.b_layout == "kn" else "ABt"
 
+    @_user_errors
     def warp_grid(self, rows: int, cols: int, role: Optional[Role] = None) -> tuple[Expr, Expr]:
         """(warp_row, warp_col) of a ``rows x cols`` arrangement of the kernel's (or ``role``'s)
         warps, row-major: warp w sits at (w // cols, w % cols)."""
         count = role.role.count if role else self.launch.num_warps
         if rows * cols != count:
+            whose = f"role `{role.name}`" if role else "the kernel"
+            shapes = ", ".join(f"{r} x {count // r}" for r in range(1, count + 1) if count % r == 0)
             raise BuildError(
-                f"a {rows} x {cols} warp grid needs {rows * cols} warps, but "
-                f"{'role ' + role.name if role else 'the kernel'} has {count}"
+                f"a {rows} x {cols} warp grid needs {rows * cols} warps, but {whose} has {count}",
+                fix=f"use a grid of {count} warps ({shapes}), or change the warp count of {whose}",
             )
         local = role.warp if role else self.warp
         row, col = local // cols, local % cols
@@ -333,12 +405,30 @@ class Kernel:
         return row, col
 
     # -- declarations --------------------------------------------------------------------------
+    def _claim(self, name: str) -> None:
+        """One name per shared tile, register tile, stage buffer and role (the C++ declares each)."""
+        for kind, items in (
+            ("shared tile", self._shared),
+            ("register tile", self._registers),
+            ("stage buffer", self._stages),
+            ("role", self._roles),
+        ):
+            earlier = next((item for item in items if item.name == name), None)
+            if earlier is not None:
+                raise BuildError(
+                    f"the name `{name}` is already used by the {kind} declared at {earlier.loc}",
+                    fix=f"give this one another name, e.g. `{name}2`",
+                )
+
+    @_user_errors
     def shared(self, name: str, rows: int, cols: int, *, buffers: int = 1, dtype: m.Dtype = "bf16") -> SharedTile:
         """Declare a shared tile ``st_bf<rows, cols>``, ``buffers`` deep."""
         tile = m.SharedTile(name=name, rows=rows, cols=cols, dtype=dtype, buffers=buffers, loc=_caller_loc())
+        self._claim(tile.name)
         self._shared.append(tile)
         return SharedTile(tile)
 
+    @_user_errors
     def register(
         self,
         name: str,
@@ -362,9 +452,11 @@ class Kernel:
             scope=self._scope(scope),
             loc=_caller_loc(),
         )
+        self._claim(tile.name)
         self._registers.append(tile)
         return RegisterTile(tile)
 
+    @_user_errors
     def accumulator(
         self, name: str, rows: int, cols: int, *, count: int = 1, scope: Optional[Role] = None
     ) -> RegisterTile:
@@ -379,16 +471,21 @@ class Kernel:
             scope=self._scope(scope),
             loc=_caller_loc(),
         )
+        self._claim(tile.name)
         self._registers.append(tile)
         return RegisterTile(tile)
 
+    @_user_errors
     def ring(
         self, name: str, rows: int, cols: int, *, depth: int = 2, dtype: m.Dtype = "bf16", scope: Optional[Role] = None
     ) -> Ring:
         """A ring of ``depth`` register tiles for K slices: ``ring[s]`` is the slot of slice ``s``
         (``s % depth``), so slice ``s + 1`` is read into its slot while slice ``s`` is multiplied."""
         if depth < 1:
-            raise BuildError(f"ring `{name}` needs a depth of at least 1, got {depth}")
+            raise BuildError(
+                f"ring `{name}` needs a depth of at least 1, got {depth}",
+                fix="use depth=2 (one slot read while the other is multiplied), or more",
+            )
         tile = m.RegisterTile(
             name=name,
             rows=rows,
@@ -399,9 +496,11 @@ class Kernel:
             loc=_caller_loc(),
             ring=True,
         )
+        self._claim(tile.name)
         self._registers.append(tile)
         return Ring(tile)
 
+    @_user_errors
     def stage(
         self, name: str, like: SharedLike, *, group: Optional[int] = None, scope: Optional[Role] = None
     ) -> StageBuffer:
@@ -414,18 +513,25 @@ class Kernel:
             scope=self._scope(scope),
             loc=_caller_loc(),
         )
+        self._claim(buffer.name)
         self._stages.append(buffer)
         return StageBuffer(buffer)
 
+    @_user_errors
     def role(self, name: str, warps: range, *, max_registers: Optional[int] = None) -> Role:
         """Declare a role: a contiguous range of warps, e.g. ``k.role("producer", range(0, 4))``."""
         if warps.step != 1 or len(warps) == 0:
-            raise BuildError(f"role `{name}` needs a non-empty contiguous range of warps, got {warps}")
+            raise BuildError(
+                f"role `{name}` needs a non-empty contiguous range of warps, got {warps}",
+                fix=f"pass `range(first, end)` with step 1, e.g. `k.role({name!r}, range(0, 4))`",
+            )
         role = m.Role(name=name, first=warps.start, count=len(warps), max_registers=max_registers, loc=_caller_loc())
+        self._claim(role.name)
         self._roles.append(role)
         return Role(self, role)
 
     # -- ops -----------------------------------------------------------------------------------
+    @_user_errors
     def zero(self, dst: RegLike) -> None:
         if isinstance(dst, RegisterTile) and dst.tile.count > 1:
             for view in dst:
@@ -433,9 +539,11 @@ class Kernel:
             return
         self._emit(m.Zero(dst=dst.ref(), loc=_caller_loc()))
 
+    @_user_errors
     def copy(self, dst: RegLike, src: RegLike) -> None:
         self._emit(m.Copy(dst=_reg_ref(dst), src=_reg_ref(src), loc=_caller_loc()))
 
+    @_user_errors
     def load_tile(
         self,
         dst: SharedLike,
@@ -464,6 +572,7 @@ class Kernel:
             )
         )
 
+    @_user_errors
     def stage_load(
         self,
         dst: StageBuffer,
@@ -478,14 +587,17 @@ class Kernel:
         r, c = self._operand_coords(dst.buffer.rows, dst.buffer.cols, src, k, part, row, col)
         self._emit(m.StageLoad(dst=dst.name, src=src, row=r, col=c, loc=_caller_loc()))
 
+    @_user_errors
     def stage_store(self, dst: SharedLike, src: StageBuffer) -> None:
         """Registers -> shared: the second half of staging."""
         self._emit(m.StageStore(dst=dst.ref(), src=src.name, loc=_caller_loc()))
 
+    @_user_errors
     def wait(self, pending: int = 0) -> None:
         """Wait until at most ``pending`` asynchronous loads of this warp are in flight."""
         self._emit(m.AsyncWait(pending=pending, loc=_caller_loc()))
 
+    @_user_errors
     def load(self, dst: RegLike, src: SharedLike, row: ExprLike = 0, col: ExprLike = 0) -> None:
         """``load(dst, subtile_inplace<R, C>(src, {row, col}))``: shared -> this warp's
         registers; ``row``/``col`` count subtiles of ``dst``'s shape."""
@@ -493,6 +605,7 @@ class Kernel:
             m.LoadShared(dst=_reg_ref(dst), src=src.ref(), row=as_expr(row), col=as_expr(col), loc=_caller_loc())
         )
 
+    @_user_errors
     def mma(
         self,
         d: RegLike,
@@ -515,6 +628,7 @@ class Kernel:
             )
         )
 
+    @_user_errors
     def store(
         self,
         src: RegLike,
@@ -533,12 +647,14 @@ class Kernel:
             c = self.block_col * self._ratio(self.launch.block_n, tile.cols, "block cols", tile.name) + c
         self._emit(m.Store(src=_reg_ref(src), row=r, col=c, loc=_caller_loc()))
 
+    @_user_errors
     def store_shared(self, dst: SharedLike, src: RegLike, row: ExprLike = 0, col: ExprLike = 0) -> None:
         """Register tile -> shared subtile (offsets in subtiles of ``src``'s shape)."""
         self._emit(
             m.StoreShared(dst=dst.ref(), src=_reg_ref(src), row=as_expr(row), col=as_expr(col), loc=_caller_loc())
         )
 
+    @_user_errors
     def store_tile(
         self,
         src: SharedLike,
@@ -613,9 +729,10 @@ class Kernel:
         loc = _caller_loc()
         if isinstance(cond, bool):
             raise BuildError(
-                f"{loc}: `k.when()` got the Python bool {cond}, not a schedule expression: `==` / `!=` on "
-                "expressions compare them in Python (`k.warp == 0` is always False). Fix: write `k.warp.eq(0)` "
-                "(`.ne(...)` for !=), or use a plain Python `if` for a build-time decision"
+                f"`k.when()` got the Python bool {cond}, not a schedule expression: `==` / `!=` on "
+                "expressions compare them in Python (`k.warp == 0` is always False)",
+                fix="write `k.warp.eq(0)` (`.ne(...)` for !=), or use a plain Python `if` for a build-time decision",
+                loc=loc,
             )
         cond_e = as_expr(cond)
         holder: dict = {}
@@ -638,7 +755,11 @@ class Kernel:
         """The else branch of the ``when`` that was just closed."""
         parent = self._frames[-1].body
         if self._last_if is not parent or not parent or not isinstance(parent[-1], m.If) or parent[-1].orelse:
-            raise BuildError("`otherwise()` must directly follow a `with k.when(...)` block")
+            raise BuildError(
+                "`otherwise()` must directly follow a `with k.when(...)` block",
+                fix="put `with k.otherwise():` right after the `with k.when(...):` block it is the else of, at the "
+                "same indentation, with nothing in between",
+            )
         if_op: m.If = parent.pop()
         frame = _Frame(
             "else",
@@ -660,7 +781,10 @@ class Kernel:
         block ends with a barrier and a scheduling fence. Use consecutive clusters instead of
         ``k.sync()`` between them; a ``k.sync()`` inside a cluster is an error."""
         if not 0 <= priority <= 3:
-            raise BuildError(f"cluster priority must be 0..3 (s_setprio), got {priority}")
+            raise BuildError(
+                f"cluster priority must be 0..3 (s_setprio), got {priority}",
+                fix="use priority=1 for MFMA clusters and 0 (the default) for the rest",
+            )
         loc = _caller_loc()
 
         def make(body: list) -> m.Cluster:
@@ -686,10 +810,15 @@ class Kernel:
         finally:
             self._close_block()
 
+    @_user_errors
     def build(self) -> m.Kernel:
         """The finished schedule as plain IR data."""
         if len(self._frames) != 1:
-            raise BuildError(f"a `with` block ({self._frames[-1].kind}) is still open")
+            frame = self._frames[-1]
+            raise BuildError(
+                f"a `with` block ({frame.kind}) is still open",
+                fix="call `k.build()` after the `with` blocks, not inside one",
+            )
         body = list(self._frames[0].body)
         if not any(isinstance(op, m.ForTiles) for op in m.walk(body)):
             body = [m.ForTiles(body=body, loc=self._loc)]
@@ -714,7 +843,12 @@ class Kernel:
 
     def _open_role(self, role: Role) -> None:
         if self._frames[-1].role is not None:
-            raise BuildError(f"role `{role.name}` opened inside role `{self._frames[-1].role}`")
+            outer = self._frames[-1].role
+            raise BuildError(
+                f"role `{role.name}` opened inside role `{outer}`: a warp has one role, so the inner branch would "
+                f"run on no warp or on every warp of `{outer}`",
+                fix=f"close `with {outer}:` before opening `with {role.name}:` (dedent it to the same level)",
+            )
         loc = _caller_loc()
         self._frames.append(
             _Frame("role", [], make=lambda body: m.RoleBranch(role=role.name, body=body, loc=loc), role=role.name)
@@ -738,18 +872,23 @@ class Kernel:
 
     def _check_fresh_var(self, var: str) -> None:
         if var in (WARP, BLOCK_ROW, BLOCK_COL, NUM_K_TILES):
-            raise BuildError(f"`{var}` is a builtin schedule variable; pick another loop variable name")
+            raise BuildError(
+                f"`{var}` is a builtin schedule variable",
+                fix="pick another loop variable name (`var=...`), e.g. `i`",
+            )
         for frame in self._frames:
             if getattr(frame, "var", None) == var:
                 raise BuildError(
-                    f"loop variable `{var}` is already used by an enclosing loop; name this one differently"
+                    f"loop variable `{var}` is already used by an enclosing loop",
+                    fix=f"name this loop's variable differently (`var=...`), e.g. `{var}2`",
                 )
 
     def _ratio(self, whole: int, part: int, what: str, tile: str) -> int:
         if part <= 0 or whole % part:
             raise BuildError(
                 f"tile `{tile}` ({part} along {what}) does not divide the block's {whole} {what}; "
-                "coordinates in tile units cannot be derived. Pick a tile size that divides it."
+                "coordinates in tile units cannot be derived",
+                fix=f"pick a tile size that divides {whole}, or pass row= / col= explicitly",
             )
         return whole // part
 
@@ -765,7 +904,7 @@ class Kernel:
     ) -> tuple[Expr, Expr]:
         """Coordinates, in tiles of ``rows x cols``, of this block's A or B panel at K step k."""
         if src not in ("A", "B"):
-            raise BuildError(f"source must be 'A' or 'B', got {src!r}")
+            raise BuildError(f"source must be 'A' or 'B', got {src!r}", fix="load from \"A\" or \"B\"")
         launch = self.launch
         # Each axis of the moved tile runs along the block's M or N extent, or along K.
         block_axis = (
