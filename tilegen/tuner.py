@@ -308,6 +308,14 @@ def tune(
     by_rule = ", ".join(f"{rule} {n}" for rule, n in _count_rules(configs).items())
     say(f"[tune] {len(configs)} configurations: {pruned} pruned before compiling ({by_rule or 'none'})")
 
+    if "frontend" not in compile_options:
+        # Every kernel was validated above: compile() need not validate it again.
+        from dataclasses import replace
+
+        from tilegen.compiler import default_frontend
+
+        compile_options["frontend"] = replace(default_frontend(), validate=lambda kernel, target: None)
+
     def build(index: int) -> None:
         config = configs[index]
         try:
