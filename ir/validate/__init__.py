@@ -17,6 +17,7 @@ from ir.targets import Target, get_target
 from ir.validate.context import TraceFailure, ValidationContext
 from ir.validate.describe import describe
 from ir.validate.launch_size import check_launch_size, launch_grid
+from ir.validate.performance import findings as performance_findings
 from ir.validate.report import ProblemSizes, Resources, ValidationReport
 from ir.validate.rules import RULES, Rule
 from ir.validate.rules.runtime_shapes import check_problem, supported_sizes
@@ -82,4 +83,5 @@ def validate(kernel: m.Kernel, target: str = "gfx942") -> ValidationReport:
         errors=[],
         warnings=[d for d in diagnostics if d.severity == "warning"],
         resources=resources(kernel, resolved),
+        performance=performance_findings(kernel, resolved),
     )

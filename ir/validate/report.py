@@ -41,6 +41,8 @@ class ValidationReport(BaseModel):
     errors: list[Diagnostic]
     warnings: list[Diagnostic]
     resources: Resources
+    #: Choices that cost speed, each with its figure (``ir/validate/performance.py``); never errors.
+    performance: list[Diagnostic] = []
 
     @property
     def ok(self) -> bool:
@@ -58,4 +60,7 @@ class ValidationReport(BaseModel):
             f"  problem sizes: {r.sizes.description}",
         ]
         lines += [str(w) for w in self.warnings]
+        if self.performance:
+            lines.append(f"  performance ({len(self.performance)} finding(s)):")
+            lines += ["  " + str(p).replace("\n", "\n  ") for p in self.performance]
         return "\n".join(lines)
