@@ -463,3 +463,11 @@ def test_the_three_liner_sizes_make_persistent_blocks_wrap() -> None:
         check_indexing(h100("zero-once"), alpha=1.0, beta=0.0)
     report = check_indexing(h100(), alpha=1.0, beta=0.0)
     assert "capped to 2 blocks" in str(report)
+
+
+def test_an_index_with_a_fixed_bound_may_not_grow_with_the_problem() -> None:
+    errors = [d for d in diagnose(k01("block-offset")) if d.rule == "shapes.index-growth"]
+    assert len(errors) == 1 and "grows with `block_row`" in errors[0].message
+    assert errors[0].loc is not None and errors[0].loc.line == _line_of("BUG block-offset")
+    # periodic in the block and K variables: fine (the h100 ring `As[kt % stages]`)
+    assert [d for d in diagnose(h100()) if d.rule == "shapes.index-growth"] == []

@@ -67,6 +67,7 @@ RULES: list[Rule] = [
     Rule("shared-memory.capacity", shared_memory.check_capacity),
     Rule("structure.unreachable", reachability.check_unreachable),
     Rule("structure.index-form", index_form.check_index_form),
+    Rule("shapes.index-growth", index_form.check_index_growth),
     Rule("accumulators.shared-matrix", accumulators.check_shared_matrix),
     Rule("accumulators.operand-matrix", accumulators.check_operand_matrix),
     # with concrete values, on the representative problems
