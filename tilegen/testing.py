@@ -693,11 +693,12 @@ def mutants(draw: st.DrawFn, kernel: m.Kernel) -> tuple[str, m.Kernel]:
     if kind == "role-range" and kernel.roles:
         i = draw(st.integers(0, len(kernel.roles) - 1))
         role = kernel.roles[i]
-        first = max(0, role.first + draw(st.sampled_from([-1, 0, 1])))
-        count = max(1, role.count + draw(st.sampled_from([-1, 0, 1])))
-        roles = list(kernel.roles)
-        roles[i] = role.model_copy(update={"first": first, "count": count})
-        return f"role `{role.name}` warps {first}-{first + count - 1}", kernel.model_copy(update={"roles": roles})
+        d_first, d_count = draw(st.sampled_from([(-1, 0), (1, 0), (0, -1), (0, 1), (-1, 1), (1, -1)]))
+        first, count = max(0, role.first + d_first), max(1, role.count + d_count)
+        if (first, count) != (role.first, role.count):
+            roles = list(kernel.roles)
+            roles[i] = role.model_copy(update={"first": first, "count": count})
+            return f"role `{role.name}` warps {first}-{first + count - 1}", kernel.model_copy(update={"roles": roles})
     if kind == "remove":
         index = pick(lambda op: not _is_control(op))
         if index is not None:
