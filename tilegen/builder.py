@@ -272,22 +272,58 @@ def _reg_ref(reg: RegLike) -> m.RegRef:
 
 @_user_errors
 def row_major() -> m.TileOrder:
+    """Block order: output tiles row by row (the default).
+
+    Example::
+
+        k = tg.Kernel("rows", warps=4, block=(128, 128), k_step=32, order=tg.row_major())
+        k.zero(k.accumulator("acc", 64, 64))
+    """
     return m.TileOrder(kind="row_major")
 
 
 @_user_errors
 def column_major() -> m.TileOrder:
+    """Block order: output tiles column by column (blocks that run together share B panels).
+
+    Example::
+
+        k = tg.Kernel("cols", warps=4, block=(128, 128), k_step=32, order=tg.column_major())
+        k.zero(k.accumulator("acc", 64, 64))
+    """
     return m.TileOrder(kind="column_major")
 
 
 @_user_errors
 def grouped(group_m: int) -> m.TileOrder:
-    """ThunderKittens' SUPER_M / HipKittens' WGM: walk ``group_m`` tile rows before moving right."""
+    """Block order of ThunderKittens' SUPER_M / HipKittens' WGM: walk ``group_m`` tile rows
+    before moving one tile right, so the blocks that run together share A and B panels in L2.
+
+    Args:
+        group_m: tile rows per band (the last band may be shorter).
+
+    Example::
+
+        k = tg.Kernel("bands", warps=8, block=(256, 256), k_step=64, order=tg.grouped(8))
+        k.zero(k.accumulator("acc", 64, 128))
+    """
     return m.TileOrder(kind="grouped", group_m=group_m)
 
 
 @_user_errors
 def xcd_remap(num_xcds: int = 8, chunk: int = 1) -> m.XcdRemap:
+    """Spread consecutive tiles over the XCDs of an MI300-class GPU (blocks are dealt to XCDs
+    round robin; the remap gives each XCD a contiguous run of tiles, so its L2 is shared).
+
+    Args:
+        num_xcds: how many XCDs the chip has (8 on MI300X / MI325X).
+        chunk: how many consecutive block ids stay on one XCD before the next.
+
+    Example::
+
+        k = tg.Kernel("xcd", warps=8, block=(256, 256), k_step=64, order=tg.grouped(4), xcd=tg.xcd_remap(8, 16))
+        k.zero(k.accumulator("acc", 64, 128))
+    """
     return m.XcdRemap(num_xcds=num_xcds, chunk=chunk)
 
 
@@ -329,6 +365,32 @@ class Kernel:
         min_blocks_per_cu: int = 1,
         edge: Literal["refuse", "pad"] = "refuse",
     ):
+        """Start a GEMM schedule: C = alpha * A @ B + beta * C, one output tile per block.
+
+        Args:
+            name: the kernel's name (a C identifier; the emitted ``<name>_kernel``).
+            warps: warps (AMD waves) per block.
+            block: (rows, cols) of the block's output tile, ``BLOCK_M x BLOCK_N``.
+            k_step: columns of A (rows of B) per K step, ``K_STEP``.
+            b_layout: ``"kn"``: B is K x N (``mma_AB``); ``"nk"``: B is N x K (``mma_ABt``).
+            c_dtype: ``"f32"`` or ``"bf16"`` C.
+            order: which output tiles the blocks take, in order: ``tg.row_major()`` (default),
+                ``tg.column_major()``, ``tg.grouped(group_m)``.
+            persistent: a persistent grid of this many blocks, each striding over the output tiles in
+                ``k.tiles()`` (e.g. the number of SMs / CUs); None launches one block per tile.
+            xcd: ``tg.xcd_remap(...)``: deal consecutive tiles to one XCD (AMD MI300).
+            grid: ``"2d"`` (blockIdx.x, blockIdx.y) or ``"linear"`` (a 1-d grid); the default is 2d
+                for a plain row-major launch, linear otherwise.
+            min_blocks_per_cu: the ``__launch_bounds__`` occupancy hint (blocks per CU / SM).
+            edge: M, N, K that are not multiples of the block tile: ``"refuse"`` them with a message,
+                or ``"pad"`` the operands to the next multiple (the compiled kernel and the simulator
+                both do).
+
+        Example::
+
+            k = tg.Kernel("gemm", warps=8, block=(256, 256), k_step=64, b_layout="nk", c_dtype="bf16",
+                          order=tg.grouped(8), persistent=304, edge="pad")
+        """
         self._loc = _caller_loc()
         if not IDENTIFIER.match(name):
             raise BuildError(
@@ -364,31 +426,75 @@ class Kernel:
     # -- builtin values ------------------------------------------------------------------------
     @property
     def warp(self) -> Expr:
-        """This warp's index in the block (``kittens::warpid()``)."""
+        """This warp's index in the block (``kittens::warpid()``), a schedule expression.
+
+        Example::
+
+            with k.when(k.warp.eq(0)):
+                k.sync()
+        """
         return Var(name=WARP)
 
     @property
     def block_row(self) -> Expr:
-        """Row of the output tile this block computes, in block tiles."""
+        """Row of the output tile this block computes, in block tiles (set by the block order).
+
+        Example::
+
+            k.load_tile(As[0], "A", 0, row=k.block_row)
+            k.sync()
+        """
         return Var(name=BLOCK_ROW)
 
     @property
     def block_col(self) -> Expr:
+        """Column of the output tile this block computes, in block tiles.
+
+        Example::
+
+            k.load_tile(Bs[0], "B", 0, col=k.block_col)
+            k.sync()
+        """
         return Var(name=BLOCK_COL)
 
     @property
     def num_k_tiles(self) -> Expr:
-        """K / k_step, known at run time."""
+        """K / k_step, the number of K steps (known at run time, from the tensors).
+
+        Example::
+
+            with k.when(k.num_k_tiles > 1):
+                k.load_tile(As[1], "A", 1)
+        """
         return Var(name=NUM_K_TILES)
 
     @property
     def mma_variant(self) -> Literal["AB", "ABt"]:
+        """``"AB"`` when B is K x N, ``"ABt"`` when B is N x K: what ``mma`` uses by default.
+
+        Example::
+
+            variant = k.mma_variant
+            k.mma(acc[0], a[0], b[0], variant=variant)
+        """
         return "AB" if self.globals.b_layout == "kn" else "ABt"
 
     @_user_errors
     def warp_grid(self, rows: int, cols: int, role: Optional[Role] = None) -> tuple[Expr, Expr]:
-        """(warp_row, warp_col) of a ``rows x cols`` arrangement of the kernel's (or ``role``'s)
-        warps, row-major: warp w sits at (w // cols, w % cols)."""
+        """(warp_row, warp_col) of a ``rows x cols`` row-major arrangement of the kernel's (or
+        ``role``'s) warps: warp w sits at (w // cols, w % cols). The emitted code names them
+        ``warp_row`` / ``warp_col``.
+
+        Args:
+            rows: rows of the warp grid.
+            cols: columns of the warp grid; ``rows * cols`` must be the warp count.
+            role: arrange this role's warps (counted from the role's first warp) instead of the kernel's.
+
+        Example::
+
+            warp_row, warp_col = k.warp_grid(2, 2, role=consumers)
+            k.load(a[0], As[0], row=warp_row)
+        """
         count = role.role.count if role else self.launch.num_warps
         if rows * cols != count:
             whose = f"role `{role.name}`" if role else "the kernel"
@@ -422,7 +528,20 @@ class Kernel:
 
     @_user_errors
     def shared(self, name: str, rows: int, cols: int, *, buffers: int = 1, dtype: m.Dtype = "bf16") -> SharedTile:
-        """Declare a shared tile ``st_bf<rows, cols>``, ``buffers`` deep."""
+        """Declare a shared tile ``st_bf<rows, cols>`` (``st_fl`` for f32), ``buffers`` deep.
+
+        Args:
+            name: the C++ name of the tile.
+            rows: rows of one buffer.
+            cols: columns of one buffer.
+            buffers: pipeline depth: ``As[i]`` is buffer i (an expression, e.g. ``As[kt % 2]``).
+            dtype: ``"bf16"`` or ``"f32"``.
+
+        Example::
+
+            Ws = k.shared("Ws", 128, 32, buffers=3)
+            k.load_tile(Ws[0], "A", 0)
+        """
         tile = m.SharedTile(name=name, rows=rows, cols=cols, dtype=dtype, buffers=buffers, loc=_caller_loc())
         self._claim(tile.name)
         self._shared.append(tile)
@@ -440,8 +559,23 @@ class Kernel:
         count: int = 1,
         scope: Optional[Role] = None,
     ) -> RegisterTile:
-        """Declare a register tile (``rt_bf`` by default). Declared inside ``with role:`` (or
-        with ``scope=role``) it belongs to that role only."""
+        """Declare a register tile (``rt_bf<rows, cols>`` by default), per warp.
+
+        Args:
+            name: the C++ name.
+            rows: rows of the tile.
+            cols: columns of the tile.
+            layout: ``"row"`` or ``"col"`` (the B operand of ``mma_AB`` is col).
+            dtype: ``"bf16"`` or ``"f32"``.
+            count: an array of this many tiles, indexed ``t[i]``.
+            scope: the role it belongs to (default: the role whose ``with`` block declares it, else
+                every warp).
+
+        Example::
+
+            b_col = k.register("b_col", 32, 32, layout="col", count=2)
+            k.load(b_col[0], Bs[0], col=warp_col)
+        """
         tile = m.RegisterTile(
             name=name,
             rows=rows,
@@ -460,7 +594,20 @@ class Kernel:
     def accumulator(
         self, name: str, rows: int, cols: int, *, count: int = 1, scope: Optional[Role] = None
     ) -> RegisterTile:
-        """Declare f32 accumulators (``rt_fl<rows, cols, col>``), ``count`` of them."""
+        """Declare f32 accumulators (``rt_fl<rows, cols, col>``), ``count`` of them.
+
+        Args:
+            name: the C++ name.
+            rows: rows of one accumulator.
+            cols: columns of one accumulator.
+            count: an array of this many, indexed ``acc[i]``.
+            scope: the role it belongs to (default: the declaring role, else every warp).
+
+        Example::
+
+            sums = k.accumulator("sums", 32, 32, count=2, scope=consumers)
+            k.zero(sums)
+        """
         tile = m.RegisterTile(
             name=name,
             rows=rows,
@@ -480,7 +627,21 @@ class Kernel:
         self, name: str, rows: int, cols: int, *, depth: int = 2, dtype: m.Dtype = "bf16", scope: Optional[Role] = None
     ) -> Ring:
         """A ring of ``depth`` register tiles for K slices: ``ring[s]`` is the slot of slice ``s``
-        (``s % depth``), so slice ``s + 1`` is read into its slot while slice ``s`` is multiplied."""
+        (``s % depth``), so slice ``s + 1`` is read into its slot while slice ``s`` is multiplied.
+
+        Args:
+            name: the C++ name.
+            rows: rows of one slot.
+            cols: columns of one slot.
+            depth: number of slots.
+            dtype: ``"bf16"`` or ``"f32"``.
+            scope: the role it belongs to (default: the declaring role, else every warp).
+
+        Example::
+
+            slices = k.ring("slices", 32, 16, depth=2)
+            k.load(slices[1], As[0], row=warp_row, col=1)
+        """
         if depth < 1:
             raise BuildError(
                 f"ring `{name}` needs a depth of at least 1, got {depth}",
@@ -504,7 +665,20 @@ class Kernel:
     def stage(
         self, name: str, like: SharedLike, *, group: Optional[int] = None, scope: Optional[Role] = None
     ) -> StageBuffer:
-        """Registers that stage one tile shaped like ``like`` from global to shared."""
+        """Registers that stage one tile shaped like ``like`` on its way from global to shared
+        (``tg::stage<ST, N>``): ``stage_load`` fills them asynchronously, ``stage_store`` writes them.
+
+        Args:
+            name: the C++ name.
+            like: the shared tile (or buffer) whose shape it holds.
+            group: the warps that load it together (default: the declaring role's, else the kernel's).
+            scope: the role it belongs to (default: the declaring role, else every warp).
+
+        Example::
+
+            b_next = k.stage("b_next", Bs[0], group=8)
+            k.stage_load(b_next, "B", 1)
+        """
         buffer = m.StageBuffer(
             name=name,
             rows=like.tile.rows,
@@ -519,7 +693,19 @@ class Kernel:
 
     @_user_errors
     def role(self, name: str, warps: range, *, max_registers: Optional[int] = None) -> Role:
-        """Declare a role: a contiguous range of warps, e.g. ``k.role("producer", range(0, 4))``."""
+        """Declare a role: a contiguous range of warps. ``with role:`` opens a branch only its
+        warps run; ``role.warp`` is the warp's index inside the role.
+
+        Args:
+            name: the role's name (it names the branch in the emitted code).
+            warps: the role's warps, e.g. ``range(0, 4)``.
+            max_registers: a register budget per thread (``setmaxnreg`` on sm_90a; checked on AMD).
+
+        Example::
+
+            loaders = k.role("loaders", range(0, 4), max_registers=40)
+            with loaders: k.load_tile(As[0], "A", 0)
+        """
         if warps.step != 1 or len(warps) == 0:
             raise BuildError(
                 f"role `{name}` needs a non-empty contiguous range of warps, got {warps}",
@@ -533,6 +719,16 @@ class Kernel:
     # -- ops -----------------------------------------------------------------------------------
     @_user_errors
     def zero(self, dst: RegLike) -> None:
+        """Set a register tile (every tile of an array) to zero.
+
+        Args:
+            dst: the tile, an element ``acc[i]``, or a whole array ``acc``.
+
+        Example::
+
+            k.zero(acc)
+            k.zero(a[0])
+        """
         if isinstance(dst, RegisterTile) and dst.tile.count > 1:
             for view in dst:
                 self._emit(m.Zero(dst=view.ref(), loc=_caller_loc()))
@@ -541,6 +737,17 @@ class Kernel:
 
     @_user_errors
     def copy(self, dst: RegLike, src: RegLike) -> None:
+        """Copy one register tile into another of the same shape and type.
+
+        Args:
+            dst: the tile written.
+            src: the tile read.
+
+        Example::
+
+            k.copy(a[1], a[0])
+            k.mma(acc[0], a[1], b[0])
+        """
         self._emit(m.Copy(dst=_reg_ref(dst), src=_reg_ref(src), loc=_caller_loc()))
 
     @_user_errors
@@ -556,9 +763,26 @@ class Kernel:
         group: Optional[int] = None,
         is_async: bool = False,
     ) -> None:
-        """``group<N>::load(dst, g.a / g.b, ...)``: global -> shared, run by every warp of the
-        group. The coordinates of this block's A or B panel at K step ``k`` are derived (in
-        units of ``dst``); ``part`` picks a piece when ``dst`` is smaller than the panel."""
+        """``group<N>::load(dst, g.a / g.b, {...})``: global -> shared, run together by every warp of
+        the group. By default the coordinates are this block's A (or B) panel at K step ``k``, in units
+        of ``dst``.
+
+        Args:
+            dst: the shared tile or buffer written.
+            src: ``"A"`` or ``"B"``.
+            k: the K step (an expression, e.g. the ``k_loop`` variable).
+            part: (row, col) of the piece to load when ``dst`` is smaller than the panel, in units of
+                ``dst``.
+            row: the global tile row instead of the derived one (absolute, in units of ``dst``).
+            col: the global tile column instead of the derived one.
+            group: warps that load together (default: the enclosing role's, else the kernel's).
+            is_async: an asynchronous copy (``load_async``), complete at a later ``k.wait``.
+
+        Example::
+
+            k.load_tile(As[0], "A", 0, part=(0, 0), group=4, is_async=True)
+            k.wait(0)
+        """
         r, c = self._operand_coords(dst.tile.rows, dst.tile.cols, src, k, part, row, col)
         self._emit(
             m.GroupLoad(
@@ -583,24 +807,70 @@ class Kernel:
         row: Optional[ExprLike] = None,
         col: Optional[ExprLike] = None,
     ) -> None:
-        """Global -> registers (asynchronous: complete at ``wait``), coordinates as ``load_tile``."""
+        """Global -> stage registers, asynchronous (complete at ``k.wait``); coordinates as
+        ``load_tile``.
+
+        Args:
+            dst: the stage buffer written.
+            src: ``"A"`` or ``"B"``.
+            k: the K step.
+            part: (row, col) of the piece, in units of the stage's tile.
+            row: the global tile row instead of the derived one.
+            col: the global tile column instead of the derived one.
+
+        Example::
+
+            k.stage_load(a_next, "A", 1, part=(0, 0))
+            k.wait(0)
+        """
         r, c = self._operand_coords(dst.buffer.rows, dst.buffer.cols, src, k, part, row, col)
         self._emit(m.StageLoad(dst=dst.name, src=src, row=r, col=c, loc=_caller_loc()))
 
     @_user_errors
     def stage_store(self, dst: SharedLike, src: StageBuffer) -> None:
-        """Registers -> shared: the second half of staging."""
+        """Stage registers -> shared: the second half of staging (after the ``k.wait`` that
+        completes the ``stage_load``).
+
+        Args:
+            dst: the shared tile or buffer written.
+            src: the stage buffer read.
+
+        Example::
+
+            k.wait(0)
+            k.stage_store(As[1], a_next)
+        """
         self._emit(m.StageStore(dst=dst.ref(), src=src.name, loc=_caller_loc()))
 
     @_user_errors
     def wait(self, pending: int = 0) -> None:
-        """Wait until at most ``pending`` asynchronous loads of this warp are in flight."""
+        """Wait until at most ``pending`` of this warp's asynchronous loads are in flight.
+
+        Args:
+            pending: loads that may still be in flight (the newest ones).
+
+        Example::
+
+            k.load_tile(As[0], "A", 0, is_async=True)
+            k.wait(0)
+        """
         self._emit(m.AsyncWait(pending=pending, loc=_caller_loc()))
 
     @_user_errors
     def load(self, dst: RegLike, src: SharedLike, row: ExprLike = 0, col: ExprLike = 0) -> None:
-        """``load(dst, subtile_inplace<R, C>(src, {row, col}))``: shared -> this warp's
-        registers; ``row``/``col`` count subtiles of ``dst``'s shape."""
+        """``load(dst, subtile_inplace<R, C>(src, {row, col}))``: shared -> this warp's registers.
+
+        Args:
+            dst: the register tile written.
+            src: the shared tile or buffer read.
+            row: the subtile row, in subtiles of ``dst``'s shape.
+            col: the subtile column, in subtiles of ``dst``'s shape.
+
+        Example::
+
+            k.load(a[0], As[0], row=warp_row, col=0)
+            k.load(b[0], Bs[0], col=warp_col)
+        """
         self._emit(
             m.LoadShared(dst=_reg_ref(dst), src=src.ref(), row=as_expr(row), col=as_expr(col), loc=_caller_loc())
         )
@@ -615,8 +885,21 @@ class Kernel:
         *,
         variant: Optional[Literal["AB", "ABt"]] = None,
     ) -> None:
-        """d = a @ b (+ c, default d: accumulate). ``mma_AB`` when B is K x N, ``mma_ABt`` when
-        B is N x K, unless ``variant`` says otherwise."""
+        """d = a @ b + c (``c`` defaults to ``d``: accumulate). ``mma_AB`` when B is K x N,
+        ``mma_ABt`` when B is N x K, unless ``variant`` says otherwise.
+
+        Args:
+            d: the accumulator written.
+            a: the A operand (row layout).
+            b: the B operand.
+            c: the accumulator added (default ``d``).
+            variant: ``"AB"`` or ``"ABt"`` instead of the kernel's default.
+
+        Example::
+
+            k.mma(acc[0], a[0], b[0])
+            k.mma(acc[1], a[0], b[1], c=acc[1], variant="AB")
+        """
         self._emit(
             m.Mma(
                 variant=variant or self.mma_variant,
@@ -637,9 +920,19 @@ class Kernel:
         *,
         absolute: bool = False,
     ) -> None:
-        """``store(g.c, src, ...)`` with C = alpha * src + beta * C. ``row``/``col`` place the
-        tile inside this block's output tile, in units of ``src``'s shape; the block's offset is
-        added here (``absolute=True`` gives global tile coordinates instead)."""
+        """``store(g.c, src, {...})`` with the epilogue C = alpha * src + beta * C.
+
+        Args:
+            src: the register tile stored.
+            row: the tile's row inside this block's output tile, in units of ``src``'s shape.
+            col: the tile's column inside this block's output tile, in units of ``src``'s shape.
+            absolute: ``row`` / ``col`` are global tile coordinates (the block's offset is not added).
+
+        Example::
+
+            k.store(acc[0], row=warp_row, col=warp_col)
+            k.store(acc[1], row=k.block_row * 4 + warp_row, col=k.block_col * 4 + 1, absolute=True)
+        """
         tile = src.tile
         r, c = as_expr(row), as_expr(col)
         if not absolute:
@@ -649,7 +942,19 @@ class Kernel:
 
     @_user_errors
     def store_shared(self, dst: SharedLike, src: RegLike, row: ExprLike = 0, col: ExprLike = 0) -> None:
-        """Register tile -> shared subtile (offsets in subtiles of ``src``'s shape)."""
+        """Register tile -> a subtile of a shared tile.
+
+        Args:
+            dst: the shared tile or buffer written.
+            src: the register tile read.
+            row: the subtile row, in subtiles of ``src``'s shape.
+            col: the subtile column, in subtiles of ``src``'s shape.
+
+        Example::
+
+            k.store_shared(Cs, acc[0], row=warp_row, col=warp_col)
+            k.sync()
+        """
         self._emit(
             m.StoreShared(dst=dst.ref(), src=_reg_ref(src), row=as_expr(row), col=as_expr(col), loc=_caller_loc())
         )
@@ -664,7 +969,22 @@ class Kernel:
         col: Optional[ExprLike] = None,
         group: Optional[int] = None,
     ) -> None:
-        """``group<N>::store(g.c, src, ...)`` with the epilogue: shared -> global C."""
+        """``group<N>::store(g.c, src, {...})`` with the epilogue: shared -> global C, run by every
+        warp of the group.
+
+        Args:
+            src: the shared tile stored.
+            part: (row, col) of the piece when ``src`` is smaller than the block's output tile, in
+                units of ``src``.
+            row: the global tile row instead of the derived one.
+            col: the global tile column instead of the derived one.
+            group: warps that store together (default: the enclosing role's, else the kernel's).
+
+        Example::
+
+            k.sync()
+            k.store_tile(Cs, part=(0, 0), group=8)
+        """
         rows, cols = src.tile.rows, src.tile.cols
         r = (
             as_expr(row)
@@ -681,13 +1001,30 @@ class Kernel:
         )
 
     def sync(self) -> None:
-        """Block-wide barrier (``__syncthreads()``)."""
+        """Block-wide barrier: every warp's shared-memory writes before it are visible after it.
+
+        Example::
+
+            k.load_tile(As[0], "A", 0)
+            k.sync()
+        """
         self._emit(m.Barrier(loc=_caller_loc()))
 
     # -- control flow --------------------------------------------------------------------------
     @contextlib.contextmanager
     def k_loop(self, start: ExprLike = 0, stop: Optional[ExprLike] = None, *, var: str = "k") -> Iterator[Expr]:
-        """The K loop: ``for (k = start; k < stop; ++k)``, stop defaulting to ``num_k_tiles``."""
+        """The K loop: ``for (k = start; k < stop; ++k)``, ``stop`` defaulting to ``num_k_tiles``.
+
+        Args:
+            start: the first K step.
+            stop: one past the last K step (default ``k.num_k_tiles``).
+            var: the loop variable's name.
+
+        Example::
+
+            with k.k_loop(start=1, var="kt") as kt:
+                k.load_tile(As[kt % 2], "A", kt)
+        """
         with self.loop(start, self.num_k_tiles if stop is None else stop, var=var, label="K loop") as kt:
             yield kt
 
@@ -701,7 +1038,20 @@ class Kernel:
         unroll: bool = False,
         label: str = "",
     ) -> Iterator[Expr]:
-        """``for (var = start; var < stop; ++var)``; ``loop(n)`` counts 0..n-1."""
+        """``for (var = start; var < stop; ++var)``; ``loop(n)`` counts 0 .. n-1.
+
+        Args:
+            start: the first value (or the count, when ``stop`` is omitted).
+            stop: one past the last value.
+            var: the loop variable's name.
+            unroll: ``#pragma unroll``.
+            label: the loop's name in comments and reports.
+
+        Example::
+
+            with k.loop(2, var="d", unroll=True, label="dot slices") as d:
+                k.load(a[0], As[0], row=warp_row, col=d)
+        """
         if stop is None:
             start, stop = 0, start
         loc = _caller_loc()
@@ -723,9 +1073,17 @@ class Kernel:
 
     @contextlib.contextmanager
     def when(self, cond: ExprLike) -> Iterator[None]:
-        """``if (cond) { ... }``; follow with ``with k.otherwise():`` for the else branch. ``cond``
-        is a schedule expression; a Python bool (``k.warp == 0`` compares expressions in Python and
-        is always False) is refused."""
+        """``if (cond) { ... }``; follow with ``with k.otherwise():`` for the else branch.
+
+        Args:
+            cond: a schedule expression (``k.num_k_tiles > 1``, ``k.warp.eq(0)``); a Python bool is
+                refused (``==`` on expressions compares them in Python).
+
+        Example::
+
+            with k.when(k.num_k_tiles > 1):
+                k.load_tile(As[1], "A", 1)
+        """
         loc = _caller_loc()
         if isinstance(cond, bool):
             raise BuildError(
@@ -752,7 +1110,13 @@ class Kernel:
 
     @contextlib.contextmanager
     def otherwise(self) -> Iterator[None]:
-        """The else branch of the ``when`` that was just closed."""
+        """The else branch of the ``when`` block just closed.
+
+        Example::
+
+            with k.when(k.num_k_tiles > 1): k.wait(1)
+            with k.otherwise(): k.wait(0)
+        """
         parent = self._frames[-1].body
         if self._last_if is not parent or not parent or not isinstance(parent[-1], m.If) or parent[-1].orelse:
             raise BuildError(
@@ -777,9 +1141,19 @@ class Kernel:
     @contextlib.contextmanager
     def cluster(self, priority: int = 0, label: str = "") -> Iterator[None]:
         """A scheduling cluster (HipKittens): the ops of the ``with`` block stay together and in
-        place in the machine code, at ``priority`` (``s_setprio``; 1 for MFMA clusters), and the
-        block ends with a barrier and a scheduling fence. Use consecutive clusters instead of
-        ``k.sync()`` between them; a ``k.sync()`` inside a cluster is an error."""
+        place in the machine code, at ``priority`` (``s_setprio``; 1 for MFMA clusters), and the block
+        ends with a barrier and a scheduling fence. Use consecutive clusters instead of ``k.sync()``
+        between them; a ``k.sync()`` inside a cluster is an error.
+
+        Args:
+            priority: 0 .. 3, the wave priority while the cluster runs.
+            label: the cluster's name in comments and reports.
+
+        Example::
+
+            with k.cluster(priority=1, label="mma slice 0"):
+                k.mma(acc[0], a[0], b[0])
+        """
         if not 0 <= priority <= 3:
             raise BuildError(
                 f"cluster priority must be 0..3 (s_setprio), got {priority}",
@@ -798,8 +1172,14 @@ class Kernel:
 
     @contextlib.contextmanager
     def tiles(self) -> Iterator[None]:
-        """The output-tile loop (persistent kernels stride over tiles here). Without it the
-        whole body is one tile's work."""
+        """The output-tile loop: persistent kernels stride over their tiles here. Without it the
+        whole body is one tile's work.
+
+        Example::
+
+            with k.tiles():
+                k.zero(acc)
+        """
         loc = _caller_loc()
         # Inside a role branch the tile loop keeps the role (group size, register scope).
         self._frames.append(
@@ -812,7 +1192,14 @@ class Kernel:
 
     @_user_errors
     def build(self) -> m.Kernel:
-        """The finished schedule as plain IR data."""
+        """The finished schedule as plain IR data (``tilegen.KernelIR``); every ``with`` block must
+        be closed.
+
+        Example::
+
+            kernel = k.build()
+            saved = kernel.model_dump_json()  # plain data: tg.validate, emit, simulate take it
+        """
         if len(self._frames) != 1:
             frame = self._frames[-1]
             raise BuildError(
