@@ -62,11 +62,22 @@ def kernel_part(source: str) -> str:
 
 
 def kernel_names(source: str) -> tuple[str, str]:
-    """(globals struct, kernel function) of an emitted source."""
-    match = re.search(r"^void\s+(\w+)\s*\(\s*const\s+(\w+)\s+g\s*\)", source, re.M)
+    """(globals struct, kernel function) of an emitted source: ``void <kernel>(const [qualifiers]
+    <globals> g)``."""
+    match = re.search(r"^void\s+(\w+)\s*\(\s*const\s+(?:\w+\s+)*?(\w+)\s+g\s*\)", source, re.M)
     if match is None:
         raise RecorderError("cannot find `void <kernel>(const <globals> g)` in the emitted source")
     return match.group(2), match.group(1)
+
+
+#: Host-side lines of the emitted dispatch that fill the globals before the launch (TMA tensor
+#: maps); the driver runs them as they are, so the maps the kernel reads are the emitted ones.
+_HOST_SETUP = re.compile(r"^\s*(g\.\w+ = tg::tma::make_map<.*>\(g\.\w+\);)\s*$", re.M)
+
+
+def host_setup(source: str) -> list[str]:
+    """The dispatch's statements that set up ``g`` before the launch (see ``_HOST_SETUP``)."""
+    return _HOST_SETUP.findall(source[len(kernel_part(source)) :])
 
 
 def cache_dir() -> Path:
@@ -126,10 +137,12 @@ def build(source: str, wave_size: int) -> Path:
     """The recording binary of an emitted source (built once, then taken from the cache)."""
     kernel = kernel_part(source)
     globals_name, kernel_fn = kernel_names(kernel)
+    setup = "".join(f"        {line}\n" for line in host_setup(source))
     main = (
         '#include "kittens.cuh"\n#include "kernel.cpp"\n#include "driver.hpp"\n\n'
         "int main(int argc, char** argv) {\n"
-        f"    return tilegen_record::drive<{globals_name}>(argc, argv, {kernel_fn}, NUM_WARPS);\n"
+        f"    auto setup = []({globals_name}& g) {{\n{setup}    }};\n"
+        f"    return tilegen_record::drive<{globals_name}>(argc, argv, {kernel_fn}, NUM_WARPS, setup);\n"
         "}\n"
     )
     cxx = _compiler()

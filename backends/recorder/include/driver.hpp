@@ -16,8 +16,8 @@ kittens::alignment_dummy __shm[1];
 
 namespace tilegen_record {
 
-template <typename G, typename Kernel>
-int drive(int argc, char** argv, Kernel kernel, int num_warps) {
+template <typename G, typename Kernel, typename Setup>
+int drive(int argc, char** argv, Kernel kernel, int num_warps, Setup setup) {
     if (argc < 8) {
         std::fprintf(stderr, "usage: %s M N K kn|nk alpha beta block...\n", argv[0]);
         return 2;
@@ -31,6 +31,7 @@ int drive(int argc, char** argv, Kernel kernel, int num_warps) {
     g.alpha = std::strtof(argv[5], nullptr);
     g.beta = std::strtof(argv[6], nullptr);
     g.stream = 0;
+    setup(g);  // what the emitted dispatch does to g before the launch (tensor maps)
     const dim3 grid = g.grid();
     gridDim = grid;
     blockDim = g.block();

@@ -19,6 +19,8 @@
 //   store C rect value                 value: `token=coef;token=coef` (rN: a register's content,
 //                                       C@r0,c0,rows,cols: old C)
 //   barrier I sync|tg|cluster | priority P | budget R | load_global rD A|B|C rect (no IR op does this)
+//   Hopper: mbarrier_init sX arrivals | wait_barrier sX parity | arrive sX bytes | proxy_fence
+//   tma_load sX A|B rect sBar | wgmma AB|ABt rD sA slice sB | wgmma_wait P rD
 // A register read prints `rN`, or `rN{value}` when the tile holds a value the epilogue scaled
 // (a later op reading it would see alpha * acc: the liveness bug the emitter must not make).
 //
@@ -49,6 +51,7 @@
 #define __device__
 #define __host__
 #define __shared__
+#define __grid_constant__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 
@@ -422,6 +425,86 @@ template <int R, int LAUNCH_REGISTERS = 0>
 void set_max_registers() {
     tilegen_record::emit("budget " + std::to_string(R));
 }
+
+}  // namespace tg
+
+// -- Hopper: TMA, mbarriers, wgmma (sm_90a) ------------------------------------------------------
+
+struct CUtensorMap {
+    char name = '?';  // the matrix the map reads ('A' or 'B'), set by make_map
+    int rows = 0, cols = 0;  // the tile shape the map moves
+};
+
+namespace tg {
+
+template <int R, int C>
+struct tma_tile_bf : tilegen_record::shared_base {
+    tma_tile_bf() { dtype = "bf16/tma", rows = R, cols = C; }  // the 128-byte swizzled TMA / wgmma layout
+};
+
+struct mbarrier : tilegen_record::shared_base {
+    mbarrier() { dtype = "mbarrier"; }
+};
+
+inline void init(mbarrier& bar, int arrivals) {
+    tilegen_record::emit("mbarrier_init " + bar.id + " " + std::to_string(arrivals));
+}
+
+inline void fence_barrier_init() {}
+
+inline void wait(mbarrier& bar, int parity) {
+    tilegen_record::emit("wait_barrier " + bar.id + " " + std::to_string(parity));
+}
+
+inline void arrive(mbarrier& bar) { tilegen_record::emit("arrive " + bar.id + " 0"); }
+
+inline void arrive_expect_tx(mbarrier& bar, int bytes) {
+    tilegen_record::emit("arrive " + bar.id + " " + std::to_string(bytes));
+}
+
+inline void fence_proxy_async() { tilegen_record::emit("proxy_fence"); }
+
+namespace tma {
+
+template <typename TILE>
+CUtensorMap make_map(const tilegen_record::gl_base& src) {
+    const TILE tile;
+    return CUtensorMap{src.name, tile.rows, tile.cols};
+}
+
+template <typename TILE>
+void load_async(TILE& dst, const CUtensorMap& map, mbarrier& bar, int row, int col) {
+    tilegen_record::emit("tma_load " + dst.id + " " + std::string(1, map.name) + " " +
+                         tilegen_record::rect(row * map.rows, col * map.cols, map.rows, map.cols) + " " + bar.id);
+}
+
+}  // namespace tma
+
+namespace wgmma {
+
+inline void mma(const char* variant, tilegen_record::reg_base& d, const tilegen_record::shared_base& a, int slice,
+                const tilegen_record::shared_base& b) {
+    tilegen_record::emit(std::string("wgmma ") + variant + " " + d.read() + " " + a.id + " " + std::to_string(slice) +
+                         " " + b.id);
+    d.written();
+}
+
+inline void mma_AB(tilegen_record::reg_base& d, const tilegen_record::shared_base& a, int slice,
+                   const tilegen_record::shared_base& b) {
+    mma("AB", d, a, slice, b);
+}
+
+inline void mma_ABt(tilegen_record::reg_base& d, const tilegen_record::shared_base& a, int slice,
+                    const tilegen_record::shared_base& b) {
+    mma("ABt", d, a, slice, b);
+}
+
+template <int P>
+void wait(tilegen_record::reg_base& d) {
+    tilegen_record::emit("wgmma_wait " + std::to_string(P) + " " + d.read());
+}
+
+}  // namespace wgmma
 
 }  // namespace tg
 
