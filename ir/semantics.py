@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional, TypeVar
 
 from ir import models as m
-from ir.expr import Const, Expr, to_text
+from ir.expr import WARP, Const, Expr, Var, to_text
 
 Matrix = Literal["A", "B", "C"]
+T = TypeVar("T")
 
 #: Evaluates an index expression where the op runs (a trace event's variables).
 Values = Callable[[Expr], int]
@@ -82,6 +83,12 @@ def tile_rect(row: int, col: int, rows: int, cols: int) -> Rect:
     return Rect(row * rows, (row + 1) * rows, col * cols, (col + 1) * cols)
 
 
+def group_member(group_size: int) -> Expr:
+    """The running warp's member index in its ``group<N>`` (``warp % N``): the index expression
+    the emitted code uses where ``group_share`` counts rows."""
+    return Var(name=WARP) % group_size
+
+
 def group_share(rows: int, group_size: int, warp: int) -> tuple[int, int]:
     """Rows ``[first, last)`` of an R-row tile that warp ``warp`` moves in a ``group<N>`` op:
     warp ``w`` is member ``w % N`` of group ``w // N`` and moves the member's 1/N of the rows."""
@@ -89,8 +96,9 @@ def group_share(rows: int, group_size: int, warp: int) -> tuple[int, int]:
     return member * rows // group_size, (member + 1) * rows // group_size
 
 
-def b_shape(b_layout: str, k: int, n: int) -> tuple[int, int]:
-    """B's (rows, cols): K x N for ``b_layout="kn"`` (``mma_AB``), N x K for ``"nk"`` (``mma_ABt``)."""
+def b_shape(b_layout: str, k: T, n: T) -> tuple[T, T]:
+    """B's (rows, cols): K x N for ``b_layout="kn"`` (``mma_AB``), N x K for ``"nk"`` (``mma_ABt``).
+    Works on anything that stands for the K and N extents (sizes, names, index expressions)."""
     return (k, n) if b_layout == "kn" else (n, k)
 
 
@@ -146,6 +154,12 @@ def mma_shapes(variant: str, a: tuple[int, int], b: tuple[int, int]) -> MmaShape
     return MmaShapes(mm, k, n, (n, k), (mm, n), "N x K")
 
 
+def array_without_index(name: str, count: int) -> str:
+    """The one wording of "an array of register tiles used without an index" (builder, validator,
+    simulator and emitter all say it so)."""
+    return f"`{name}` is an array of {count} register tiles but the op does not say which one"
+
+
 def missing_index(kernel: m.Kernel, ref: Any) -> Optional[str]:
     """Why ``ref`` (a ``RegRef`` or ``SharedRef``) names no element where it must, or None: an
     array of register tiles used without an index, a multi-buffered shared tile without a buffer.
@@ -153,7 +167,7 @@ def missing_index(kernel: m.Kernel, ref: Any) -> Optional[str]:
     if isinstance(ref, m.RegRef):
         tile = next((t for t in kernel.registers if t.name == ref.tile), None)
         if tile is not None and ref.index is None and tile.count > 1:
-            return f"`{ref.tile}` is an array of {tile.count} register tiles but the op does not say which one"
+            return array_without_index(ref.tile, tile.count)
     elif isinstance(ref, m.SharedRef):
         shared = next((t for t in kernel.shared if t.name == ref.tile), None)
         if shared is not None and ref.buffer is None and shared.buffers > 1:
@@ -305,7 +319,6 @@ class OpEffects:
 # The registry: one entry per op type
 # --------------------------------------------------------------------------------------------
 
-Op = TypeVar("Op")
 EffectsFn = Callable[[m.Kernel, Any], OpEffects]
 _EFFECTS: dict[type, EffectsFn] = {}
 

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 from ir import models as m
 from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, Expr, ExprLike, Var, as_expr
 from ir.names import IDENTIFIER
+from ir.semantics import array_without_index, b_shape, mma_variant
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 T = TypeVar("T")
@@ -259,7 +260,7 @@ RegLike = Union[RegisterTile, RegView]
 def _reg_ref(reg: RegLike) -> m.RegRef:
     if isinstance(reg, RegisterTile) and reg.tile.count > 1:
         raise BuildError(
-            f"`{reg.name}` is an array of {reg.tile.count} register tiles and this op takes one",
+            array_without_index(reg.name, reg.tile.count),
             fix=f"index it, e.g. `{reg.name}[0]` (or `{reg.name}[i]` in a loop over its count)",
         )
     return reg.ref()
@@ -477,7 +478,7 @@ class Kernel:
             variant = k.mma_variant
             k.mma(acc[0], a[0], b[0], variant=variant)
         """
-        return "AB" if self.globals.b_layout == "kn" else "ABt"
+        return mma_variant(self.globals.b_layout)
 
     @_user_errors
     def warp_grid(self, rows: int, cols: int, role: Optional[Role] = None) -> tuple[Expr, Expr]:
@@ -1300,9 +1301,7 @@ class Kernel:
             else (self.block_col, launch.block_n, "block cols")
         )
         k_axis = (as_expr(k), launch.k_step, "K step")
-        row_axis, col_axis = (
-            (block_axis, k_axis) if src == "A" or self.globals.b_layout == "nk" else (k_axis, block_axis)
-        )
+        row_axis, col_axis = (block_axis, k_axis) if src == "A" else b_shape(self.globals.b_layout, k_axis, block_axis)
 
         def coordinate(given: Optional[ExprLike], axis: tuple[Expr, int, str], size: int, offset: ExprLike) -> Expr:
             if given is not None:

@@ -45,7 +45,7 @@ from ir.expr import (
 from ir.names import IDENTIFIER
 from ir.plan import plan
 from ir.resources import dynamic_shared_memory
-from ir.semantics import Semantics, missing_index, spurious_index
+from ir.semantics import Semantics, group_member, missing_index, spurious_index
 from ir.targets import Target, get_target
 from ir.validate import validate
 
@@ -698,7 +698,7 @@ class _Emitter:
         base = self.target.base_tile
         if tile.rows % n or share % base:
             raise _unvalidated(op.loc, "collectives.group-store-share")
-        part_row = op.row * n + Var(name=WARP) % n
+        part_row = op.row * n + group_member(n)
         rows, cols = self.dims.of(tile.name, tile.rows, tile.cols)
         part_rows = rows if n == 1 else (f"{rows} / {n}" if not rows.isdigit() else str(share))
         return {
@@ -709,7 +709,7 @@ class _Emitter:
             "coord": self._coord(op.row, op.col),
             "part_type": f"rt_fl<{part_rows}, {cols}>",
             "part_shape": f"{part_rows}, {cols}",
-            "part_offset": f"{{{to_cpp(Var(name=WARP) % n, BUILTIN_NAMES)}, 0}}",
+            "part_offset": f"{{{to_cpp(group_member(n), BUILTIN_NAMES)}, 0}}",
             "part_coord": f"{{0, 0, {to_cpp(simplify(part_row), BUILTIN_NAMES)}, {self._cpp(op.col)}}}",
             "share": share,
             "tile": tile.name,

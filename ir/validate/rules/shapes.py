@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ir import models as m
 from ir.diagnostics import Diagnostic
+from ir.semantics import b_shape, b_text, mma_shapes
 from ir.validate.context import ValidationContext
 from ir.validate.describe import reg_text
 from ir.validate.findings import Findings
@@ -64,12 +65,12 @@ def check_mma_shapes(ctx: ValidationContext) -> list[Diagnostic]:
         if not isinstance(op, m.Mma):
             continue
         d, a, b, c = (ctx.kernel.register_tile(r.tile) for r in (op.d, op.a, op.b, op.c))
-        m_, k_ = a.rows, a.cols
-        n_, b_k = (b.cols, b.rows) if op.variant == "AB" else (b.rows, b.cols)
+        want = mma_shapes(op.variant, (a.rows, a.cols), (b.rows, b.cols))
+        m_, k_, n_ = want.m, want.k, want.n
         problems = []
-        if b_k != k_:
-            expect = f"{k_} x {n_}" if op.variant == "AB" else f"{n_} x {k_}"
-            layout = "k x n" if op.variant == "AB" else "n x k"
+        if (b.rows, b.cols) != want.b:
+            expect = f"{want.b[0]} x {want.b[1]}"
+            layout = want.b_text.lower()
             problems.append(
                 f"b `{reg_text(op.b)}` is {_shape(b)} but mma_{op.variant} needs b as {layout} with k = {k_} "
                 f"from a `{reg_text(op.a)}` ({_shape(a)}), e.g. {expect}"
@@ -171,9 +172,9 @@ def _operand_extents(kernel: m.Kernel, operand: str) -> tuple[tuple[str, int], t
     launch = kernel.launch
     if operand == "A":
         return ("block_m", launch.block_m), ("k_step", launch.k_step), "A is M x K"
-    if kernel.globals.b_layout == "kn":
-        return ("k_step", launch.k_step), ("block_n", launch.block_n), "B is K x N (b_layout='kn')"
-    return ("block_n", launch.block_n), ("k_step", launch.k_step), "B is N x K (b_layout='nk')"
+    layout = kernel.globals.b_layout
+    rows, cols = b_shape(layout, ("k_step", launch.k_step), ("block_n", launch.block_n))
+    return rows, cols, f"B is {b_text(layout)}"
 
 
 def check_operand_tiles(ctx: ValidationContext) -> list[Diagnostic]:
