@@ -399,7 +399,12 @@ void stage_store(const ST& dst, const stage<ST, N>& buf) {
     tilegen_record::emit("stage_store " + std::to_string(N) + " " + dst.id + " " + buf.id);
 }
 
-template <int P>
+// The types after P say how the runtime counts each kind of load in flight (stage buffers, AMD
+// LDS DMA loads); the count of loads P is what the schedule states, and all that is logged.
+template <typename ST, int N>
+struct lds_load {};
+
+template <int P, typename... Loads>
 void async_wait() {
     tilegen_record::emit("async_wait " + std::to_string(P));
 }
