@@ -1,10 +1,12 @@
-"""The AMD runtime compiles for real: hand-written kernels in the emitter's style, gfx940 and gfx90a.
+"""The AMD runtime compiles for real: hand-written kernels in the emitter's style, gfx942 and gfx950,
+with the current AMD compiler (ROCm, or tilegen's clang-22 / HIP 6.4 toolchain).
 
 Each kernel in tests/amd_kernels/ is built to an object file (host + device code) and to device
 assembly by backends.drivers.hipcc. The assembly must show no spills and no scratch, MFMA doing
 the math, LDS reached with ds_* instructions and global memory with global_* instructions (flat_*
-would mean the runtime lost track of an address space), and the object must carry a code object
-for the requested target. Misuse of the API must fail to compile with the runtime's own message.
+would mean the runtime lost track of an address space), no LDS read used before a covering
+s_waitcnt (backends/drivers/amd_asm.py), and the object must carry a code object for the requested
+target. Misuse of the API must fail to compile with the runtime's own message.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from backends.drivers.amd_asm import check_lds_waits
 from backends.drivers.common import RUNTIME_INCLUDE, CompileError, CompileResult
 from backends.drivers.hipcc import compile_object, device_assembly
 
@@ -23,7 +26,7 @@ pytestmark = pytest.mark.amd_toolchain
 
 KERNELS_DIR = Path(__file__).resolve().parent / "amd_kernels"
 KERNELS = ["gemm_4wave_ab", "gemm_4wave_abt_prefetch", "gemm_subtile16", "gemm_8wave_staged"]
-TARGETS = ["gfx940", "gfx90a"]
+TARGETS = ["gfx942", "gfx950"]
 INCLUDES = [RUNTIME_INCLUDE, KERNELS_DIR]
 
 
@@ -74,7 +77,9 @@ def test_kernel_builds_without_spills(builds: dict, kernel: str, target: str) ->
 def test_kernel_code_uses_mfma_lds_and_global_instructions(builds: dict, kernel: str, target: str) -> None:
     assembly = assembly_of(builds[(kernel, target)])
     assert f'.amdgcn_target "amdgcn-amd-amdhsa--{target}' in assembly
-    assert "v_mfma_f32_16x16x16_bf16" in assembly or "v_mfma_f32_16x16x16bf16_1k" in assembly
+    mfma = "v_mfma_f32_16x16x32_bf16" if target == "gfx950" else "v_mfma_f32_16x16x16_bf16"
+    assert mfma in assembly, f"{kernel} on {target} multiplies with {mfma}"
+    assert check_lds_waits(assembly) == []
     assert re.search(r"\bds_write_b128\b", assembly), "group loads / stage stores write 16-byte chunks"
     assert re.search(r"\bds_read(2|2st64)?_(b64|b128|u16)\b", assembly), "register loads read LDS with ds_read*"
     assert re.search(r"\bglobal_load_dwordx4\b", assembly), "group loads read 16-byte chunks"
@@ -90,7 +95,7 @@ def test_objects_carry_a_code_object_for_the_target(builds: dict, target: str) -
 
 
 def test_staged_kernel_waits_with_vmcnt_and_keeps_raw_barriers(builds: dict) -> None:
-    assembly = assembly_of(builds[("gemm_8wave_staged", "gfx940")])
+    assembly = assembly_of(builds[("gemm_8wave_staged", "gfx942")])
     assert re.search(r"s_waitcnt vmcnt\(0\)", assembly)
     assert len(re.findall(r"^\s+s_barrier\b", assembly, flags=re.MULTILINE)) >= 4
 
@@ -133,6 +138,6 @@ def test_api_misuse_fails_with_the_runtimes_message(case: str, tmp_path: Path) -
         f"    {body}\n}}\n"
     )
     with pytest.raises(CompileError) as error:
-        device_assembly(source, "gfx940", INCLUDES, tmp_path)
+        device_assembly(source, "gfx942", INCLUDES, tmp_path)
     assert message in error.value.log
     assert str(source) in str(error.value)

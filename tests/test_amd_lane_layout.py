@@ -98,21 +98,70 @@ def test_bad_tile_shapes_are_refused_with_the_rule(rows: int, cols: int) -> None
 # ------------------------------------------------------------------------------------------------
 
 
+#: gfx942: 16x16x16 MFMAs only; gfx950: 16x16x32 over pairs of K base tiles, 16x16x16 for an odd last one.
+amd_targets = st.sampled_from(["gfx942", "gfx950"])
+
+
 @settings(max_examples=40, deadline=None)
-@given(m=sides, n=sides, k=sides, seed=st.integers(0, 2**16))
-def test_emulated_mma_AB_is_matmul(m: int, n: int, k: int, seed: int) -> None:
+@given(m=sides, n=sides, k=sides, seed=st.integers(0, 2**16), target=amd_targets)
+def test_emulated_mma_AB_is_matmul(m: int, n: int, k: int, seed: int, target: str) -> None:
     a = small_integers(m, k, seed)
     b = small_integers(k, n, seed + 1)
     c = small_integers(m, n, seed + 2)
-    assert torch.equal(ll.emulate_matmul(a, b, "AB", c), a @ b + c)
+    assert torch.equal(ll.emulate_matmul(a, b, "AB", c, target=target), a @ b + c)
 
 
 @settings(max_examples=40, deadline=None)
-@given(m=sides, n=sides, k=sides, seed=st.integers(0, 2**16))
-def test_emulated_mma_ABt_is_matmul_with_b_transposed(m: int, n: int, k: int, seed: int) -> None:
+@given(m=sides, n=sides, k=sides, seed=st.integers(0, 2**16), target=amd_targets)
+def test_emulated_mma_ABt_is_matmul_with_b_transposed(m: int, n: int, k: int, seed: int, target: str) -> None:
     a = small_integers(m, k, seed)
     b_nk = small_integers(n, k, seed + 1)
-    assert torch.equal(ll.emulate_matmul(a, b_nk, "ABt"), a @ b_nk.T)
+    assert torch.equal(ll.emulate_matmul(a, b_nk, "ABt", target=target), a @ b_nk.T)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_single_16x16x32_mfma_matches_its_isa_definition(seed: int) -> None:
+    """CDNA4: lane l, element e holds A[l%16][8(l/16)+e] and B[8(l/16)+e][l%16]; D as 16x16x16."""
+    generator = torch.Generator().manual_seed(seed)
+    a_frag, b_frag = (torch.randint(-8, 9, (64, 8), generator=generator).float() for _ in range(2))
+    c_frag = torch.randint(-8, 9, (64, 4), generator=generator).float()
+    d = ll.mfma_16x16x32_bf16(a_frag, b_frag, c_frag)
+    a = torch.zeros(16, 32)
+    b = torch.zeros(32, 16)
+    for lane in range(64):
+        for e in range(8):
+            a[lane % 16, 8 * (lane // 16) + e] = a_frag[lane, e]
+            b[8 * (lane // 16) + e, lane % 16] = b_frag[lane, e]
+    for lane in range(64):
+        for i in range(4):
+            row, col = 4 * (lane // 16) + i, lane % 16
+            assert d[lane, i] == (a[row, :] @ b[:, col]) + c_frag[lane, i]
+
+
+def test_join_k_gives_a_and_b_the_same_k_at_every_operand_position() -> None:
+    """Why 16x16x32 over two row/col base tiles is exact: at each (lane, element) the A and B values
+    join_k supplies share one K, and every K of the 32 appears once per row (A) / column (B)."""
+    for lane in range(64):
+        for e in range(8):
+            a_row, a_k = ll.join_k_source(lane, e, "a")
+            b_k, b_col = ll.join_k_source(lane, e, "b")
+            assert a_k == b_k and a_row == b_col == lane % 16
+    for row in range(16):
+        ks = sorted(ll.join_k_source(lane, e, "a")[1] for lane in range(64) for e in range(8) if lane % 16 == row)
+        assert ks == list(range(32))
+    lo, hi = torch.arange(256).view(64, 4), 1000 + torch.arange(256).view(64, 4)
+    joined = ll.join_k(lo, hi)
+    assert torch.equal(joined[:, :4], lo) and torch.equal(joined[:, 4:], hi)
+
+
+def test_mfma_k_slices_on_each_target() -> None:
+    assert ll.mfma_k_slices(64, "gfx942") == [16, 16, 16, 16]
+    assert ll.mfma_k_slices(64, "gfx950") == [32, 32]
+    assert ll.mfma_k_slices(48, "gfx950") == [32, 16]
+    assert ll.mfma_k_slices(16, "gfx950") == [16]
+    with pytest.raises(ValueError, match="multiple of 16"):
+        ll.mfma_k_slices(24, "gfx950")
 
 
 @settings(max_examples=20, deadline=None)
@@ -154,16 +203,14 @@ def test_mma_operand_errors_name_the_operand() -> None:
 
 
 @no_deadline
-@given(m=sides, n=sides, k=sides, variant=st.sampled_from(["AB", "ABt"]))
-def test_base_mma_order_covers_each_product_once(m: int, n: int, k: int, variant: str) -> None:
+@given(m=sides, n=sides, k=sides, k32=st.booleans())
+def test_mfma_order_covers_each_product_once(m: int, n: int, k: int, k32: bool) -> None:
     d = ll.RegisterTileLayout(m, n, "col", "f32")
     a = ll.RegisterTileLayout(m, k, "row", "bf16")
-    order = ll.base_mma_order(variant, d, a)  # type: ignore[arg-type]
-    triples = {(i, j, ac) for i, j, _, ac, _, _ in order}
-    assert len(order) == len(triples) == d.height * d.width * a.width
-    for i, j, ar, ac, br, bc in order:
-        assert ar == i
-        assert (br, bc) == ((j, ac) if variant == "ABt" else (ac, j))
+    order = ll.mfma_order(d, a, k32=k32)
+    products = [(i, j, kk) for i, j, k0, k_tiles in order for kk in range(k0, k0 + k_tiles)]
+    assert len(products) == len(set(products)) == d.height * d.width * a.width
+    assert all(k_tiles == (2 if k32 and k0 < 2 * (a.width // 2) else 1) for _, _, k0, k_tiles in order)
 
 
 # ------------------------------------------------------------------------------------------------

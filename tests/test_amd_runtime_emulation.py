@@ -20,7 +20,7 @@ import torch
 
 from backends.amd import lane_layout as ll
 from backends.drivers.common import RUNTIME_INCLUDE, run
-from backends.drivers.hipcc import HIP_ENV, find_hipcc
+from backends.drivers.hipcc import HIP_ENV, find_compiler
 
 pytestmark = pytest.mark.amd_toolchain
 
@@ -29,9 +29,13 @@ KERNELS = Path(__file__).resolve().parent / "amd_kernels"
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Built host-only with the current AMD compiler and headers (no HIP runtime library needed)."""
     source = KERNELS / "host_emulation.cpp"
     exe = tmp_path_factory.mktemp("amd_host_emulation") / "host_emulation"
-    command = [find_hipcc(), "-O1", "-std=c++20", "--offload-arch=gfx940", f"-I{RUNTIME_INCLUDE}", f"-I{KERNELS}"]
+    compiler = find_compiler()
+    no_runtime = ["-no-hip-rt"] if compiler.kind == "toolchain" else []
+    command = [compiler.path, *compiler.flags, "-O1", "-std=c++20", "--offload-arch=gfx942", "--cuda-host-only"]
+    command += [*no_runtime, f"-I{RUNTIME_INCLUDE}", f"-I{KERNELS}"]
     run([*command, str(source), "-o", str(exe)], source, env=HIP_ENV)
     return json.loads(run([str(exe)], source))
 
@@ -178,7 +182,11 @@ def test_group_stores_write_each_warps_band_to_the_right_tile(report: dict[str, 
 
 
 def test_mma_over_register_tiles_is_matmul(report: dict[str, Any]) -> None:
-    assert [case["variant"] for case in report["mma"]] == ["AB", "ABt", "AB"]
+    """The gfx942 plan (16x16x16) and the gfx950 plan (16x16x32 over join_k'ed pairs of K base tiles,
+    an odd last slice as 16x16x16), run lane by lane with ISA-defined MFMAs, give A @ B."""
+    assert [(case["variant"], case["target"]) for case in report["mma"]] == [
+        (variant, target) for target in ("gfx942", "gfx950") for variant in ("AB", "ABt", "AB")
+    ]
     for case in report["mma"]:
         a = torch.tensor(case["a"], dtype=torch.float32)
         b = torch.tensor(case["b"], dtype=torch.float32)
@@ -187,5 +195,17 @@ def test_mma_over_register_tiles_is_matmul(report: dict[str, Any]) -> None:
         half = c.shape[0] // 2
         assert torch.equal(c[:half], torch.zeros_like(c[:half])), "store(g.c, d, {0, 0, 1, 0}) wrote tile row 0"
         assert torch.equal(c[half:], product)
-        # The emulated wave and the Python model agree on the same operands too.
-        assert torch.equal(ll.emulate_matmul(a, b, case["variant"]), product)
+        # The emulated wave and the Python model agree on the same operands, with the same MFMAs.
+        assert torch.equal(ll.emulate_matmul(a, b, case["variant"], target=case["target"]), product)
+        m, k = a.shape
+        n = product.shape[1]
+        d_tile, a_tile = ll.RegisterTileLayout(m, n, "col", "f32"), ll.RegisterTileLayout(m, k)
+        order = ll.mfma_order(d_tile, a_tile, k32=case["target"] == "gfx950")
+        assert case["mfmas"] == [sum(t == 1 for *_, t in order), sum(t == 2 for *_, t in order)]
+        assert case["mfmas"][1] > 0 if case["target"] == "gfx950" else case["mfmas"][1] == 0
+
+
+def test_join_k_packs_operands_as_the_model_says(report: dict[str, Any]) -> None:
+    lo = torch.tensor([[100 * lane + i for i in range(4)] for lane in range(64)])
+    hi = torch.tensor([[100 * lane + 50 + i for i in range(4)] for lane in range(64)])
+    assert torch.equal(torch.tensor(report["join_k"]), ll.join_k(lo, hi))

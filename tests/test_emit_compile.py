@@ -196,9 +196,13 @@ def _stub(tmp_path: Path) -> Path:
 
 
 def _hipcc(source: Path, include: Path, *, syntax_only: bool, python: bool = True) -> subprocess.CompletedProcess[str]:
+    """The current AMD compiler (ROCm, or tilegen's clang-22 / HIP 6.4 toolchain) for gfx942."""
+    from backends.drivers.hipcc import find_compiler
+
+    compiler = find_compiler()
     mode = ["-fsyntax-only"] if syntax_only else ["-c", "-o", str(source.with_suffix(".o"))]
     includes = [f"-I{include}", *(_python_includes() if python else [])]
-    command = ["hipcc", "--offload-arch=gfx940", "-std=c++20", *mode, *includes, str(source)]
+    command = [compiler.path, *compiler.flags, "--offload-arch=gfx942", "-std=c++20", *mode, *includes, str(source)]
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HIP_PLATFORM": "amd"})
 
 
@@ -302,7 +306,7 @@ def test_every_emitted_kernel_type_checks_against_the_bundled_runtime(tmp_path: 
 
 @pytest.mark.amd_toolchain
 @pytest.mark.skipif(not HAS_RUNTIME, reason=NO_RUNTIME)
-def test_an_example_builds_real_gfx940_code_with_the_bundled_runtime(tmp_path: Path) -> None:
+def test_an_example_builds_real_gfx942_code_with_the_bundled_runtime(tmp_path: Path) -> None:
     path = next(p for p in _write_sources(tmp_path, "gfx942") if p.name.startswith("k06_async_staging."))
     result = _hipcc(path, RUNTIME, syntax_only=False)
     assert result.returncode == 0, _errors(result)

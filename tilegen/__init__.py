@@ -91,7 +91,7 @@ def emit(kernel: KernelIR, target: str = "gfx942") -> str:
     return _emit(kernel, target=target)
 
 
-def resources(kernel: KernelIR, target: str = "gfx940") -> Any:
+def resources(kernel: KernelIR, target: str = "gfx942") -> Any:
     """Registers, spills and shared memory as the real compiler reports them for ``target``."""
     from backends.drivers.resources import resources as _resources
 

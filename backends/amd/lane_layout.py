@@ -11,10 +11,11 @@ It restates, formula for formula, ``backends/runtime/include/kittens/amd/layout.
 * ``group<N>`` loads give warp ``m`` of the group the rows ``[m * R // N, (m + 1) * R // N)``.
 
 ``emulate_mma`` runs ``mma_AB`` / ``mma_ABt`` lane by lane: it takes per-lane fragments, rebuilds
-each base tile's MFMA operands from the ISA's operand layout of ``v_mfma_f32_16x16x16_bf16``
-(stated separately below, not derived from the tile model), multiplies, and hands back per-lane
-fragments of D. No AMD GPU exists in this project: this emulation and real compilation are all the
-evidence it has that the AMD path computes A @ B.
+each MFMA's operands from the ISA's operand layout (``v_mfma_f32_16x16x16_bf16`` on every CDNA
+target; ``v_mfma_f32_16x16x32_bf16`` over pairs of K base tiles on gfx950; both stated separately
+below, not derived from the tile model), multiplies, and hands back per-lane fragments of D. No AMD
+GPU exists in this project: this emulation and real compilation are all the evidence it has that
+the AMD path computes A @ B.
 """
 
 from __future__ import annotations
@@ -178,6 +179,66 @@ _MFMA_B_ROW, _MFMA_B_COL = 4 * (_LANES // 16) + _ELEMS, _LANES % 16
 _MFMA_D_ROW, _MFMA_D_COL = 4 * (_LANES // 16) + _ELEMS, _LANES % 16
 
 
+# Operand layouts of v_mfma_f32_16x16x32_bf16 (CDNA4 / gfx950 only): 8 bf16 of A and of B per lane,
+# lane l, element e: A[l % 16][8 * (l // 16) + e], B[8 * (l // 16) + e][l % 16]; C/D as 16x16x16:
+# C/D[4 * (l // 16) + i][l % 16], i = 0..3. Sources (docs/amd.md, "gfx950"): AMD Instinct CDNA4 ISA
+# reference guide, chapter 7 "Matrix Arithmetic Instructions" (the MFMA operand layouts); the same
+# K split over lanes as CDNA3's 16x16x32 fp8 MFMA in AMD's Matrix Instruction Calculator
+# (`matrix_calculator.py -a CDNA3 -i v_mfma_f32_16x16x32_fp8_fp8 -A --register-layout`: A[M][K] in
+# lane M + 16 * (K // 8), byte K % 8); LLVM / Triton give its bf16 operands kWidth = 8 (8 contiguous
+# K values per lane). D keeps the 16x16x16 layout: its M x N tile and 4 f32 per lane are unchanged.
+K32_ELEMENTS = 8
+_LANES8 = torch.arange(WAVE_SIZE).unsqueeze(1).expand(WAVE_SIZE, K32_ELEMENTS)
+_ELEMS8 = torch.arange(K32_ELEMENTS).unsqueeze(0).expand(WAVE_SIZE, K32_ELEMENTS)
+_MFMA32_A_ROW, _MFMA32_A_COL = _LANES8 % 16, 8 * (_LANES8 // 16) + _ELEMS8
+_MFMA32_B_ROW, _MFMA32_B_COL = 8 * (_LANES8 // 16) + _ELEMS8, _LANES8 % 16
+
+#: Targets whose bundled runtime multiplies 32-deep K slices with v_mfma_f32_16x16x32_bf16 (mma.cuh,
+#: MFMA_K32 under ``__gfx950__``).
+K32_TARGETS = ("gfx950",)
+
+
+def mfma_k_slices(k: int, target: str) -> list[int]:
+    """The K depth of each MFMA one base-tile row of an mma with K = ``k`` issues on ``target``:
+    pairs of 16-wide base tiles as 16x16x32 on gfx950 and a last odd one as 16x16x16 (which gfx950
+    also has); 16x16x16 only elsewhere."""
+    if k <= 0 or k % BASE_TILE:
+        raise ValueError(f"mma K = {k} must be a positive multiple of {BASE_TILE}")
+    tiles = k // BASE_TILE
+    if target not in K32_TARGETS:
+        return [16] * tiles
+    return [32] * (tiles // 2) + [16] * (tiles % 2)
+
+
+def join_k(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """mma.cuh's ``join_k``: a 16x16x32 operand [64, 8] from two base tiles' [64, 4] fragments,
+    K columns [0, 16) then [16, 32): each lane's 4 elements of ``lo``, then its 4 of ``hi``."""
+    return torch.cat([lo, hi], dim=1)
+
+
+def join_k_source(lane: int, e: int, operand: Literal["a", "b"]) -> tuple[int, int]:
+    """(row, col) inside the 16 x 32 A slice (or 32 x 16 B slice) of the element ``join_k`` puts at
+    element ``e`` of ``lane``'s operand, given the row layout (A) / col layout (B) base tiles."""
+    k = (BASE_TILE if e >= ELEMENTS_PER_LANE else 0) + 4 * (lane // 16) + e % ELEMENTS_PER_LANE
+    return (lane % 16, k) if operand == "a" else (k, lane % 16)
+
+
+def mfma_16x16x32_bf16(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """One ``v_mfma_f32_16x16x32_bf16``: [64, 8] fragments of A and B, [64, 4] of C in; [64, 4] of D out."""
+    for name, frag, width in (("a", a, K32_ELEMENTS), ("b", b, K32_ELEMENTS), ("c", c, ELEMENTS_PER_LANE)):
+        if tuple(frag.shape) != (WAVE_SIZE, width):
+            shape = tuple(frag.shape)
+            raise ValueError(f"mfma 16x16x32: operand {name} must be [64, {width}] lane fragments, got {shape}")
+    a_matrix = torch.zeros(BASE_TILE, 2 * BASE_TILE)
+    b_matrix = torch.zeros(2 * BASE_TILE, BASE_TILE)
+    c_matrix = torch.zeros(BASE_TILE, BASE_TILE)
+    a_matrix[_MFMA32_A_ROW, _MFMA32_A_COL] = a.to(torch.bfloat16).float()
+    b_matrix[_MFMA32_B_ROW, _MFMA32_B_COL] = b.to(torch.bfloat16).float()
+    c_matrix[_MFMA_D_ROW, _MFMA_D_COL] = c.float()
+    d_matrix = a_matrix @ b_matrix + c_matrix
+    return d_matrix[_MFMA_D_ROW, _MFMA_D_COL]
+
+
 def mfma_16x16x16_bf16(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """One ``v_mfma_f32_16x16x16_bf16``: [64, 4] fragments of A, B and C in, [64, 4] of D out.
 
@@ -222,14 +283,14 @@ class Fragments:
         return self.tile.scatter(self.values)
 
 
-def base_mma_order(variant: Variant, d: RegisterTileLayout, a: RegisterTileLayout) -> list[tuple[int, ...]]:
-    """(i, j, a_row, a_col, b_row, b_col) of each base MFMA in issue order, as mma.cuh's
-    ``for_each_base_mma``: k outermost; mma_AB pairs a (i, k) with b (k, j), mma_ABt with b (j, k)."""
-    order = []
-    for k in range(a.width):
-        for i in range(d.height):
-            for j in range(d.width):
-                order.append((i, j, i, k, j, k) if variant == "ABt" else (i, j, i, k, k, j))
+def mfma_order(d: RegisterTileLayout, a: RegisterTileLayout, k32: bool = False) -> list[tuple[int, int, int, int]]:
+    """(i, j, k, k_tiles) of each MFMA in issue order, as mma.cuh's ``for_each_mfma``: with ``k32``,
+    K base tiles (k, k + 1) in pairs first (k_tiles = 2, one 16x16x32), then an odd last k alone;
+    without, every k alone (one 16x16x16 each), k outermost. D tile (i, j) accumulates a (i, k..)
+    against b (k.., j) for mma_AB and b (j, k..) for mma_ABt."""
+    pairs = a.width // 2 if k32 else 0
+    order = [(i, j, 2 * p, 2) for p in range(pairs) for i in range(d.height) for j in range(d.width)]
+    order += [(i, j, k, 1) for k in range(2 * pairs, a.width) for i in range(d.height) for j in range(d.width)]
     return order
 
 
@@ -251,27 +312,37 @@ def check_mma_operands(variant: Variant, d: RegisterTileLayout, a: RegisterTileL
         )
 
 
-def emulate_mma(variant: Variant, a: Fragments, b: Fragments, c: Fragments) -> Fragments:
-    """``mma_AB(d, a, b, c)`` / ``mma_ABt``, lane by lane: D fragments from A, B, C fragments."""
+def emulate_mma(variant: Variant, a: Fragments, b: Fragments, c: Fragments, target: str = "gfx942") -> Fragments:
+    """``mma_AB(d, a, b, c)`` / ``mma_ABt`` on ``target``, lane by lane: D fragments from A, B, C
+    fragments, with the MFMAs the bundled runtime issues there (``mfma_order``)."""
     check_mma_operands(variant, c.tile, a.tile, b.tile)
     d_values = c.values.clone().float()
     d_tile = c.tile
-    for i, j, ar, ac, br, bc in base_mma_order(variant, d_tile, a.tile):
+
+    def a_frag(i: int, k: int) -> torch.Tensor:
+        return a.tile.base_tile_fragments(a.values, i, k)
+
+    def b_frag(j: int, k: int) -> torch.Tensor:
+        return b.tile.base_tile_fragments(b.values, *((j, k) if variant == "ABt" else (k, j)))
+
+    for i, j, k, k_tiles in mfma_order(d_tile, a.tile, k32=target in K32_TARGETS):
         first = (i * d_tile.width + j) * ELEMENTS_PER_LANE
-        d_values[:, first : first + ELEMENTS_PER_LANE] = mfma_16x16x16_bf16(
-            a.tile.base_tile_fragments(a.values, ar, ac),
-            b.tile.base_tile_fragments(b.values, br, bc),
-            d_values[:, first : first + ELEMENTS_PER_LANE],
-        )
+        acc = d_values[:, first : first + ELEMENTS_PER_LANE]
+        if k_tiles == 2:
+            a_slice = join_k(a_frag(i, k), a_frag(i, k + 1))
+            result = mfma_16x16x32_bf16(a_slice, join_k(b_frag(j, k), b_frag(j, k + 1)), acc)
+        else:
+            result = mfma_16x16x16_bf16(a_frag(i, k), b_frag(j, k), acc)
+        d_values[:, first : first + ELEMENTS_PER_LANE] = result
     return Fragments(d_tile, d_values)
 
 
 def emulate_matmul(
-    a: torch.Tensor, b: torch.Tensor, variant: Variant = "AB", c: torch.Tensor | None = None
+    a: torch.Tensor, b: torch.Tensor, variant: Variant = "AB", c: torch.Tensor | None = None, target: str = "gfx942"
 ) -> torch.Tensor:
-    """A @ B (+ C) through the register tiles a warp would hold: ``b`` is K x N for ``"AB"`` and
-    N x K for ``"ABt"``. Load a row tile of A, the B tile in the layout the variant needs, C as an
-    f32 col tile; emulate the MFMAs; store D."""
+    """A @ B (+ C) through the register tiles a warp would hold on ``target``: ``b`` is K x N for
+    ``"AB"`` and N x K for ``"ABt"``. Load a row tile of A, the B tile in the layout the variant
+    needs, C as an f32 col tile; emulate the MFMAs; store D."""
     m, k = a.shape
     n = b.shape[1] if variant == "AB" else b.shape[0]
     a_tile = RegisterTileLayout(m, k, "row", "bf16")
@@ -279,7 +350,11 @@ def emulate_matmul(
     d_tile = RegisterTileLayout(m, n, "col", "f32")
     c_matrix = torch.zeros(m, n) if c is None else c.float()
     d = emulate_mma(
-        variant, Fragments.load(a_tile, a.float()), Fragments.load(b_tile, b.float()), Fragments.load(d_tile, c_matrix)
+        variant,
+        Fragments.load(a_tile, a.float()),
+        Fragments.load(b_tile, b.float()),
+        Fragments.load(d_tile, c_matrix),
+        target,
     )
     return d.matrix()
 

@@ -21,7 +21,7 @@ from ir.targets import get_target
 
 def resources(
     kernel: m.Kernel,
-    target: str = "gfx940",
+    target: str = "gfx942",
     include_dirs: Optional[Sequence[Path]] = None,
     work_dir: Optional[Path] = None,
 ) -> Resources:

@@ -408,13 +408,35 @@ void wave_mfma(const detail::bf16x4* a, const detail::bf16x4* b, detail::floatx4
     }
 }
 
+// v_mfma_f32_16x16x32_bf16 (CDNA4) across the wave, from the ISA's operand layouts (written here
+// independently of mma.cuh): lane l, element e holds A[l % 16][8 (l / 16) + e], B[8 (l / 16) + e][l % 16];
+// C/D as for 16x16x16.
+void wave_mfma_k32(const detail::bf16x8* a, const detail::bf16x8* b, detail::floatx4* d) {
+    float A[16][32], B[32][16];
+    for (int l = 0; l < 64; ++l) {
+        for (int e = 0; e < 8; ++e) {
+            A[l % 16][8 * (l / 16) + e] = bf16_bits_to_float(static_cast<uint16_t>(a[l][e]));
+            B[8 * (l / 16) + e][l % 16] = bf16_bits_to_float(static_cast<uint16_t>(b[l][e]));
+        }
+    }
+    for (int l = 0; l < 64; ++l) {
+        for (int i = 0; i < 4; ++i) {
+            float sum = d[l][i];
+            for (int k = 0; k < 32; ++k) sum += A[4 * (l / 16) + i][k] * B[k][l % 16];
+            d[l][i] = sum;
+        }
+    }
+}
+
 int a_value(int r, int c) { return (r * 7 + c * 3) % 9 - 4; }
 int b_value(int r, int c) { return (r * 5 + c * 11) % 7 - 3; }
 
 // A (M x K) and B (K x N, or N x K for ABt) sit in shared tiles at subtile (sa_r, sa_c), (sb_r, sb_c);
-// every lane loads its registers with load_shared_lane, the wave runs for_each_base_mma with the
-// emulated MFMA, and every lane stores D to tile (1, 0) of a zeroed f32 matrix.
-template <bool TRANSPOSED_B, typename SA, typename SB, typename RA, typename RB, typename RD>
+// every lane loads its registers with load_shared_lane, the wave runs for_each_mfma with the
+// emulated MFMAs, and every lane stores D to tile (1, 0) of a zeroed f32 matrix.
+// K32: the wave runs for_each_mfma's gfx950 plan (16x16x32 over join_k'ed pairs of K base tiles, an
+// odd last one as 16x16x16), as mma.cuh does under __gfx950__; otherwise its 16x16x16-only plan.
+template <bool K32, bool TRANSPOSED_B, typename SA, typename SB, typename RA, typename RB, typename RD>
 void dump_mma(Json& out, int sa_r, int sa_c, int sb_r, int sb_c) {
     std::vector<SA> sa(1);
     std::vector<SB> sb(1);
@@ -427,21 +449,36 @@ void dump_mma(Json& out, int sa_r, int sa_c, int sb_r, int sb_c) {
     std::vector<RA> a(64);
     std::vector<RB> b(64);
     std::vector<RD> d(64);
+    int mfmas[2] = {0, 0};  // 16x16x16, 16x16x32 issued
     for (int lane = 0; lane < 64; ++lane) {
         detail::load_shared_lane(a[lane], subtile_inplace<RA::rows, RA::cols>(sa[0], {sa_r, sa_c}), lane);
         detail::load_shared_lane(b[lane], subtile_inplace<RB::rows, RB::cols>(sb[0], {sb_r, sb_c}), lane);
         zero(d[lane]);
     }
-    detail::for_each_base_mma<TRANSPOSED_B, RD, RA>([&](int i, int j, int ar, int ac, int br, int bc) {
-        detail::bf16x4 a_frag[64], b_frag[64];
+    // B's base tile of output column j and K slice k, as mma.cuh's b_tile.
+    auto b_tile = [&](int lane, int j, int k) -> const detail::bf16x4& {
+        return TRANSPOSED_B ? b[lane].tiles[j][k].data : b[lane].tiles[k][j].data;
+    };
+    detail::for_each_mfma<K32, RD, RA>([&](int i, int j, int k, int k_tiles) {
         detail::floatx4 d_frag[64];
-        for (int lane = 0; lane < 64; ++lane) {
-            a_frag[lane] = a[lane].tiles[ar][ac].data;
-            b_frag[lane] = b[lane].tiles[br][bc].data;
-            d_frag[lane] = d[lane].tiles[i][j].data;
+        for (int lane = 0; lane < 64; ++lane) d_frag[lane] = d[lane].tiles[i][j].data;
+        if (k_tiles == 2) {
+            detail::bf16x8 a_frag[64], b_frag[64];
+            for (int lane = 0; lane < 64; ++lane) {
+                a_frag[lane] = detail::join_k(a[lane].tiles[i][k].data, a[lane].tiles[i][k + 1].data);
+                b_frag[lane] = detail::join_k(b_tile(lane, j, k), b_tile(lane, j, k + 1));
+            }
+            wave_mfma_k32(a_frag, b_frag, d_frag);
+        } else {
+            detail::bf16x4 a_frag[64], b_frag[64];
+            for (int lane = 0; lane < 64; ++lane) {
+                a_frag[lane] = a[lane].tiles[i][k].data;
+                b_frag[lane] = b_tile(lane, j, k);
+            }
+            wave_mfma(a_frag, b_frag, d_frag);
         }
-        wave_mfma(a_frag, b_frag, d_frag);
         for (int lane = 0; lane < 64; ++lane) d[lane].tiles[i][j].data = d_frag[lane];
+        ++mfmas[k_tiles - 1];
     });
     const int rows = 2 * RD::rows, cols = RD::cols;
     std::vector<float> c_matrix(rows * cols, 0.0f);
@@ -451,6 +488,13 @@ void dump_mma(Json& out, int sa_r, int sa_c, int sb_r, int sb_c) {
     out.open('{');
     out.key("variant");
     out.string(TRANSPOSED_B ? "ABt" : "AB");
+    out.key("target");
+    out.string(K32 ? "gfx950" : "gfx942");
+    out.key("mfmas");
+    out.open('[');
+    out.number(mfmas[0]);
+    out.number(mfmas[1]);
+    out.close(']');
     out.key("a");
     out.open('[');
     for (int r = 0; r < RA::rows; ++r) {
@@ -565,9 +609,30 @@ int main() {
 
     out.key("mma");
     out.open('[');
-    dump_mma<false, st_bf<128, 32>, st_bf<32, 128>, rt_bf<32, 32, row>, rt_bf<32, 32, col>, rt_fl<32, 32, col>>(out, 1, 0, 0, 2);
-    dump_mma<true, st_bf<64, 64>, st_bf<64, 64>, rt_bf<32, 64, row>, rt_bf<16, 64, row>, rt_fl<32, 16, col>>(out, 1, 0, 3, 0);
-    dump_mma<false, st_bf<64, 48>, st_bf<48, 64>, rt_bf<16, 48, row>, rt_bf<48, 32, col>, rt_fl<16, 32, col>>(out, 2, 0, 0, 1);
+    // Each case on the gfx942 plan (16x16x16 only) and the gfx950 plan (16x16x32 pairs; K = 48 leaves
+    // one 16-wide slice for 16x16x16).
+    dump_mma<false, false, st_bf<128, 32>, st_bf<32, 128>, rt_bf<32, 32, row>, rt_bf<32, 32, col>, rt_fl<32, 32, col>>(out, 1, 0, 0, 2);
+    dump_mma<false, true, st_bf<64, 64>, st_bf<64, 64>, rt_bf<32, 64, row>, rt_bf<16, 64, row>, rt_fl<32, 16, col>>(out, 1, 0, 3, 0);
+    dump_mma<false, false, st_bf<64, 48>, st_bf<48, 64>, rt_bf<16, 48, row>, rt_bf<48, 32, col>, rt_fl<16, 32, col>>(out, 2, 0, 0, 1);
+    dump_mma<true, false, st_bf<128, 32>, st_bf<32, 128>, rt_bf<32, 32, row>, rt_bf<32, 32, col>, rt_fl<32, 32, col>>(out, 1, 0, 0, 2);
+    dump_mma<true, true, st_bf<64, 64>, st_bf<64, 64>, rt_bf<32, 64, row>, rt_bf<16, 64, row>, rt_fl<32, 16, col>>(out, 1, 0, 3, 0);
+    dump_mma<true, false, st_bf<64, 48>, st_bf<48, 64>, rt_bf<16, 48, row>, rt_bf<48, 32, col>, rt_fl<16, 32, col>>(out, 2, 0, 0, 1);
+    out.close(']');
+
+    // join_k on patterns: lane l's two base-tile fragments hold 100 * l + i and 100 * l + 50 + i.
+    out.key("join_k");
+    out.open('[');
+    for (int lane = 0; lane < 64; ++lane) {
+        detail::bf16x4 lo, hi;
+        for (int i = 0; i < 4; ++i) {
+            lo[i] = static_cast<short>(100 * lane + i);
+            hi[i] = static_cast<short>(100 * lane + 50 + i);
+        }
+        const detail::bf16x8 joined = detail::join_k(lo, hi);
+        out.open('[');
+        for (int e = 0; e < 8; ++e) out.number(joined[e]);
+        out.close(']');
+    }
     out.close(']');
 
     out.close('}');

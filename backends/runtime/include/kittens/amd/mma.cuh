@@ -1,4 +1,5 @@
-// Matrix multiply-accumulate on register tiles with v_mfma_f32_16x16x16_bf16 (gfx90a, gfx940/942).
+// Matrix multiply-accumulate on register tiles: v_mfma_f32_16x16x16_bf16 (gfx90a, gfx940/942) and,
+// on gfx950 (CDNA4), v_mfma_f32_16x16x32_bf16 over pairs of K base tiles (docs/amd.md, "gfx950").
 #pragma once
 
 #include "register.cuh"
@@ -6,27 +7,44 @@
 namespace kittens {
 namespace detail {
 
-// The base-tile products of one tile-level mma, in issue order: f(i, j, a_row, a_col, b_row, b_col)
-// accumulates a.tiles[a_row][a_col] x b.tiles[b_row][b_col] into d.tiles[i][j]. mma_AB pairs
-// a (i, k) with b (k, j); mma_ABt pairs a (i, k) with b (j, k), since a row-layout tile of B^T
-// holds exactly the mfma B operand. k is the outer loop so that consecutive mfmas write different
-// accumulators and do not wait on each other. Shared with the host emulation test.
-template <bool TRANSPOSED_B, typename D, typename A, typename F>
-KITTENS_HD void for_each_base_mma(F&& f) {
+// The MFMAs of one tile-level mma, in issue order: f(i, j, k, k_tiles) accumulates A base tiles
+// (i, k) .. (i, k + k_tiles - 1) times the matching B base tiles into D tile (i, j); mma_AB pairs a
+// (i, k) with b (k, j), mma_ABt with b (j, k), since a row-layout tile of B^T holds exactly the MFMA
+// B operand. Without K32 every call has k_tiles = 1 (one v_mfma_f32_16x16x16_bf16), k outermost so
+// that consecutive MFMAs write different accumulators and do not wait on each other. With K32
+// (gfx950) pairs of K base tiles come first with k_tiles = 2 (one v_mfma_f32_16x16x32_bf16), then
+// an odd last K slice with k_tiles = 1 (16x16x16, which gfx950 also has). Shared with the host
+// emulation test.
+template <bool K32, typename D, typename A, typename F>
+KITTENS_HD void for_each_mfma(F&& f) {
+    constexpr int pairs = K32 ? A::width / 2 : 0;
 #pragma unroll
-    for (int k = 0; k < A::width; ++k) {
+    for (int p = 0; p < pairs; ++p) {
 #pragma unroll
         for (int i = 0; i < D::height; ++i) {
 #pragma unroll
-            for (int j = 0; j < D::width; ++j) {
-                if constexpr (TRANSPOSED_B) {
-                    f(i, j, i, k, j, k);
-                } else {
-                    f(i, j, i, k, k, j);
-                }
-            }
+            for (int j = 0; j < D::width; ++j) f(i, j, 2 * p, 2);
         }
     }
+#pragma unroll
+    for (int k = 2 * pairs; k < A::width; ++k) {
+#pragma unroll
+        for (int i = 0; i < D::height; ++i) {
+#pragma unroll
+            for (int j = 0; j < D::width; ++j) f(i, j, k, 1);
+        }
+    }
+}
+
+// A 16 x 32 operand of v_mfma_f32_16x16x32_bf16 from two 16 x 16 base tiles, K columns [0, 16) and
+// [16, 32): the lane's 4 elements of the first, then its 4 of the second. The instruction gives
+// lane l the K indices 8 * (l / 16) + e, e = 0..7, for A and for B alike; this packing puts K
+// column 4 * (l / 16) + e there for e < 4 and 16 + 4 * (l / 16) + e - 4 for e >= 4 instead: the same
+// relabelling of K in both operands, so the sum over K (and D, in the 16x16x16 layout) is unchanged.
+// backends/amd/lane_layout.py models it; tests/test_amd_lane_layout.py proves it equals A @ B.
+using bf16x8 = short __attribute__((ext_vector_type(8)));  // 4 VGPRs
+KITTENS_HD bf16x8 join_k(const bf16x4& lo, const bf16x4& hi) {
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
 }
 
 template <bool TRANSPOSED_B, typename D, typename A, typename B, typename C>
@@ -55,6 +73,18 @@ KITTENS_DEVICE floatx4 mfma_16x16x16_bf16(const bf16x4& a, const bf16x4& b, cons
     return __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a, b, c, 0, 0, 0);
 }
 
+#if defined(__gfx950__)
+// CDNA4 only: the compiler refuses this builtin for any other target.
+inline constexpr bool MFMA_K32 = true;
+KITTENS_DEVICE floatx4 mfma_16x16x32_bf16(const bf16x8& a, const bf16x8& b, const floatx4& c) {
+    using operand = __bf16 __attribute__((ext_vector_type(8)));
+    return __builtin_amdgcn_mfma_f32_16x16x32_bf16(__builtin_bit_cast(operand, a), __builtin_bit_cast(operand, b), c,
+                                                   0, 0, 0);
+}
+#else
+inline constexpr bool MFMA_K32 = false;
+#endif
+
 template <bool TRANSPOSED_B, typename D, typename A, typename B, typename C>
 KITTENS_DEVICE void mma(D& d, const A& a, const B& b, const C& c) {
     check_mma_operands<TRANSPOSED_B, D, A, B, C>();
@@ -64,8 +94,24 @@ KITTENS_DEVICE void mma(D& d, const A& a, const B& b, const C& c) {
 #pragma unroll
         for (int j = 0; j < D::width; ++j) d.tiles[i][j].data = c.tiles[i][j].data;
     }
-    for_each_base_mma<TRANSPOSED_B, D, A>([&](int i, int j, int ar, int ac, int br, int bc) {
-        d.tiles[i][j].data = mfma_16x16x16_bf16(a.tiles[ar][ac].data, b.tiles[br][bc].data, d.tiles[i][j].data);
+    // B's base tile of output column j and K slice k: b (k, j) for mma_AB, b (j, k) for mma_ABt.
+    auto b_tile = [&](int j, int k) -> const bf16x4& {
+        if constexpr (TRANSPOSED_B) {
+            return b.tiles[j][k].data;
+        } else {
+            return b.tiles[k][j].data;
+        }
+    };
+    for_each_mfma<MFMA_K32, D, A>([&](int i, int j, int k, int k_tiles) {
+        auto& acc = d.tiles[i][j].data;
+#if defined(__gfx950__)
+        if (k_tiles == 2) {
+            acc = mfma_16x16x32_bf16(join_k(a.tiles[i][k].data, a.tiles[i][k + 1].data),
+                                     join_k(b_tile(j, k), b_tile(j, k + 1)), acc);
+            return;
+        }
+#endif
+        acc = mfma_16x16x16_bf16(a.tiles[i][k].data, b_tile(j, k), acc);
     });
 }
 

@@ -62,10 +62,12 @@ __device__ __forceinline__ void async_wait() {
 }
 
 // Block barrier for divergent code (role branches, conditions); waves match barriers by count.
-// The fences are the ones HIP's __syncthreads() puts around s_barrier (LDS release before,
-// acquire after), so LDS writes made before it are visible after it and the compiler moves no
-// LDS access across it. Global loads in flight (tg::stage_load) are not waited for by the fences
-// (clang 15 itself still puts s_waitcnt vmcnt(0) before every s_barrier; see docs/amd.md).
+// The fences are the ones current HIP's __syncthreads() puts around s_barrier (workgroup release
+// before, acquire after), so LDS writes made before it are visible after it and the compiler moves
+// no LDS access across it. They are compiler builtins, not HIP-header macros: HIP 5.2's
+// __atomic_work_item_fence / __memory_order_* / __memory_scope_* are gone from current HIP, and
+// tests/test_amd_runtime_headers.py compiles this header with both. Global loads in flight
+// (tg::stage_load) are waited for only where the compiler needs their registers (docs/amd.md).
 __device__ __forceinline__ void barrier() {
     __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup");
     __builtin_amdgcn_s_barrier();
