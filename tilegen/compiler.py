@@ -235,6 +235,10 @@ def compile(
     frontend.validate(kernel, target)
     say.step("validated")
     key_source = frontend.emit(kernel, target, module_name=_KEY_MODULE_NAME)
+    if len(include_dirs) > 1:  # a user's kittens checkout: supported pairs only, refused before any compiler runs
+        from backends.amd.hipkittens import for_kittens_checkout
+
+        key_source = for_kittens_checkout(include_dirs[0], target, key_source)
     say.step("emitted")
     binary = binary_inputs(
         target, toolchain, include_dirs, version or cache.tool_version(toolchain.compiler, root), mode

@@ -86,8 +86,10 @@ def render(kernel: m.Kernel, target: str = "gfx942", *, module_name: Optional[st
     template = _environment().get_template("module.cpp.j2")
     # Render once to learn which tg:: extensions the body calls, then again with the header
     # listing them (the header precedes the body, which Python has fully decided already).
-    first = template.render(**context, extensions=[])
+    first = template.render(**context, extensions=[], waits_shared_loads=False)
     context["extensions"] = list(dict.fromkeys(f"tg::{name}" for name in _EXTENSION_CALL.findall(first)))
+    # The body waits for shared -> register loads built against HipKittens (module.cpp.j2 says why).
+    context["waits_shared_loads"] = "TG_WAIT_SHARED_LOADS();" in first
     return _tidy(template.render(**context))
 
 

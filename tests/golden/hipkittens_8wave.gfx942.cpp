@@ -10,6 +10,15 @@
 #include <stdexcept>
 #include <string>
 
+// Shared -> register loads: the bundled runtime's are plain C++ and the compiler places their
+// s_waitcnt itself. HipKittens' load(rt, st) is an inline-asm ds_read the compiler cannot see, so
+// built against HipKittens the kernel waits for each run of loads before using the registers.
+#if defined(TILEGEN_BUNDLED_RUNTIME)
+#define TG_WAIT_SHARED_LOADS()
+#else
+#define TG_WAIT_SHARED_LOADS() asm volatile("s_waitcnt lgkmcnt(0)" ::: "memory")
+#endif
+
 using namespace kittens;
 
 // Launch shape (examples/hipkittens_8wave.py:29)
@@ -117,6 +126,7 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         load(a_top[0], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row, 0}));
         load(a_bottom[0], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row + 2, 0}));
         load(b[0], subtile_inplace<REG_N, DOT_SLICE>(Bs, {warp_col, 0}));
+        TG_WAIT_SHARED_LOADS();
 
         // End of `A in flight, read slice 0`: barrier, scheduling fence
         tg::cluster_barrier();
@@ -136,6 +146,7 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         load(a_top[1], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row, 1}));
         load(a_bottom[1], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row + 2, 1}));
         load(b[1], subtile_inplace<REG_N, DOT_SLICE>(Bs, {warp_col, 1}));
+        TG_WAIT_SHARED_LOADS();
 
         // End of `read slice 1`: barrier, scheduling fence
         tg::cluster_barrier();
@@ -161,6 +172,7 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
         load(a_top[1], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row, 3}));
         load(a_bottom[1], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row + 2, 3}));
         load(b[1], subtile_inplace<REG_N, DOT_SLICE>(Bs, {warp_col, 3}));
+        TG_WAIT_SHARED_LOADS();
 
         // End of `B in flight, read the last slices`: barrier, scheduling fence
         tg::cluster_barrier();
@@ -207,6 +219,7 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     load(a_top[0], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row, 0}));
     load(a_bottom[0], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row + 2, 0}));
     load(b[0], subtile_inplace<REG_N, DOT_SLICE>(Bs, {warp_col, 0}));
+    TG_WAIT_SHARED_LOADS();
 
     // End of `A in flight, read slice 0`: barrier, scheduling fence
     tg::cluster_barrier();
@@ -226,6 +239,7 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     load(a_top[1], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row, 1}));
     load(a_bottom[1], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row + 2, 1}));
     load(b[1], subtile_inplace<REG_N, DOT_SLICE>(Bs, {warp_col, 1}));
+    TG_WAIT_SHARED_LOADS();
 
     // End of `read slice 1`: barrier, scheduling fence
     tg::cluster_barrier();
@@ -248,6 +262,7 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
     load(a_top[1], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row, 3}));
     load(a_bottom[1], subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row + 2, 3}));
     load(b[1], subtile_inplace<REG_N, DOT_SLICE>(Bs, {warp_col, 3}));
+    TG_WAIT_SHARED_LOADS();
 
     // End of `B in flight, read the last slices`: barrier, scheduling fence
     tg::cluster_barrier();

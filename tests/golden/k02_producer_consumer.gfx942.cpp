@@ -10,6 +10,15 @@
 #include <stdexcept>
 #include <string>
 
+// Shared -> register loads: the bundled runtime's are plain C++ and the compiler places their
+// s_waitcnt itself. HipKittens' load(rt, st) is an inline-asm ds_read the compiler cannot see, so
+// built against HipKittens the kernel waits for each run of loads before using the registers.
+#if defined(TILEGEN_BUNDLED_RUNTIME)
+#define TG_WAIT_SHARED_LOADS()
+#else
+#define TG_WAIT_SHARED_LOADS() asm volatile("s_waitcnt lgkmcnt(0)" ::: "memory")
+#endif
+
 using namespace kittens;
 
 // Launch shape (examples/k02_producer_consumer.py:16)
@@ -106,6 +115,7 @@ void producer_consumer_kernel(const producer_consumer_globals g) {
             load(b_reg[0], subtile_inplace<K_STEP, REG_N>(Bs[k % 2], {0, warp_col}));
             load(a_reg[1], subtile_inplace<REG_M, K_STEP>(As[k % 2], {warp_row + 2, 0}));
             load(b_reg[1], subtile_inplace<K_STEP, REG_N>(Bs[k % 2], {0, warp_col + 2}));
+            TG_WAIT_SHARED_LOADS();
 
             // mma_AB: C_accum += a_reg @ b_reg (examples/k02_producer_consumer.py:45)
             mma_AB(C_accum[0], a_reg[0], b_reg[0], C_accum[0]);

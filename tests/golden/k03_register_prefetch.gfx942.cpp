@@ -9,6 +9,15 @@
 #include <stdexcept>
 #include <string>
 
+// Shared -> register loads: the bundled runtime's are plain C++ and the compiler places their
+// s_waitcnt itself. HipKittens' load(rt, st) is an inline-asm ds_read the compiler cannot see, so
+// built against HipKittens the kernel waits for each run of loads before using the registers.
+#if defined(TILEGEN_BUNDLED_RUNTIME)
+#define TG_WAIT_SHARED_LOADS()
+#else
+#define TG_WAIT_SHARED_LOADS() asm volatile("s_waitcnt lgkmcnt(0)" ::: "memory")
+#endif
+
 using namespace kittens;
 
 // Launch shape (examples/k03_register_prefetch.py:18)
@@ -85,6 +94,7 @@ void register_prefetch_kernel(const register_prefetch_globals g) {
     load(b_reg[0], subtile_inplace<REG_N, K_STEP>(Bs, {warp_col, 0}));
     load(a_reg[1], subtile_inplace<REG_M, K_STEP>(As, {warp_row + 2, 0}));
     load(b_reg[1], subtile_inplace<REG_N, K_STEP>(Bs, {warp_col + 2, 0}));
+    TG_WAIT_SHARED_LOADS();
 
     // K loop (examples/k03_register_prefetch.py:43)
     for (int k = 1; k < num_k_tiles; ++k) {
@@ -103,6 +113,7 @@ void register_prefetch_kernel(const register_prefetch_globals g) {
         load(b_next[0], subtile_inplace<REG_N, K_STEP>(Bs, {warp_col, 0}));
         load(a_next[1], subtile_inplace<REG_M, K_STEP>(As, {warp_row + 2, 0}));
         load(b_next[1], subtile_inplace<REG_N, K_STEP>(Bs, {warp_col + 2, 0}));
+        TG_WAIT_SHARED_LOADS();
 
         // mma_ABt: C_accum += a_reg @ b_reg^T (examples/k03_register_prefetch.py:36)
         mma_ABt(C_accum[0], a_reg[0], b_reg[0], C_accum[0]);

@@ -9,6 +9,15 @@
 #include <stdexcept>
 #include <string>
 
+// Shared -> register loads: the bundled runtime's are plain C++ and the compiler places their
+// s_waitcnt itself. HipKittens' load(rt, st) is an inline-asm ds_read the compiler cannot see, so
+// built against HipKittens the kernel waits for each run of loads before using the registers.
+#if defined(TILEGEN_BUNDLED_RUNTIME)
+#define TG_WAIT_SHARED_LOADS()
+#else
+#define TG_WAIT_SHARED_LOADS() asm volatile("s_waitcnt lgkmcnt(0)" ::: "memory")
+#endif
+
 using namespace kittens;
 
 // Launch shape (examples/k05_subtile_16x16.py:13)
@@ -87,6 +96,7 @@ void subtile_16x16_kernel(const subtile_16x16_globals g) {
             // Shared -> registers: As -> a_reg, Bs -> b_reg (examples/k05_subtile_16x16.py:29-30)
             load(a_reg, subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row, s}));
             load(b_reg, subtile_inplace<DOT_SLICE, REG_N>(Bs, {s, warp_col}));
+            TG_WAIT_SHARED_LOADS();
 
             // mma_AB: C_accum += a_reg @ b_reg (examples/k05_subtile_16x16.py:31)
             mma_AB(C_accum[0], a_reg, b_reg, C_accum[0]);
@@ -98,6 +108,7 @@ void subtile_16x16_kernel(const subtile_16x16_globals g) {
             // Shared -> registers: As -> a_reg, Bs -> b_reg (examples/k05_subtile_16x16.py:29-30)
             load(a_reg, subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row, s}));
             load(b_reg, subtile_inplace<DOT_SLICE, REG_N>(Bs, {s, warp_col + 2}));
+            TG_WAIT_SHARED_LOADS();
 
             // mma_AB: C_accum += a_reg @ b_reg (examples/k05_subtile_16x16.py:31)
             mma_AB(C_accum[1], a_reg, b_reg, C_accum[1]);
@@ -109,6 +120,7 @@ void subtile_16x16_kernel(const subtile_16x16_globals g) {
             // Shared -> registers: As -> a_reg, Bs -> b_reg (examples/k05_subtile_16x16.py:29-30)
             load(a_reg, subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row + 2, s}));
             load(b_reg, subtile_inplace<DOT_SLICE, REG_N>(Bs, {s, warp_col}));
+            TG_WAIT_SHARED_LOADS();
 
             // mma_AB: C_accum += a_reg @ b_reg (examples/k05_subtile_16x16.py:31)
             mma_AB(C_accum[2], a_reg, b_reg, C_accum[2]);
@@ -120,6 +132,7 @@ void subtile_16x16_kernel(const subtile_16x16_globals g) {
             // Shared -> registers: As -> a_reg, Bs -> b_reg (examples/k05_subtile_16x16.py:29-30)
             load(a_reg, subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row + 2, s}));
             load(b_reg, subtile_inplace<DOT_SLICE, REG_N>(Bs, {s, warp_col + 2}));
+            TG_WAIT_SHARED_LOADS();
 
             // mma_AB: C_accum += a_reg @ b_reg (examples/k05_subtile_16x16.py:31)
             mma_AB(C_accum[3], a_reg, b_reg, C_accum[3]);

@@ -10,6 +10,15 @@
 #include <stdexcept>
 #include <string>
 
+// Shared -> register loads: the bundled runtime's are plain C++ and the compiler places their
+// s_waitcnt itself. HipKittens' load(rt, st) is an inline-asm ds_read the compiler cannot see, so
+// built against HipKittens the kernel waits for each run of loads before using the registers.
+#if defined(TILEGEN_BUNDLED_RUNTIME)
+#define TG_WAIT_SHARED_LOADS()
+#else
+#define TG_WAIT_SHARED_LOADS() asm volatile("s_waitcnt lgkmcnt(0)" ::: "memory")
+#endif
+
 using namespace kittens;
 
 // Launch shape (examples/k06_async_staging.py:15)
@@ -103,6 +112,7 @@ void async_staging_kernel(const async_staging_globals g) {
                 load(a_reg, subtile_inplace<REG_M, DOT_SLICE>(As, {warp_row, d}));
                 load(b_reg[0], subtile_inplace<REG_N, DOT_SLICE>(Bs, {warp_col, d}));
                 load(b_reg[1], subtile_inplace<REG_N, DOT_SLICE>(Bs, {warp_col + 2, d}));
+                TG_WAIT_SHARED_LOADS();
 
                 // mma_ABt: C_accum += a_reg @ b_reg^T (examples/k06_async_staging.py:39-40)
                 mma_ABt(C_accum[0], a_reg, b_reg[0], C_accum[0]);

@@ -10,6 +10,15 @@
 #include <stdexcept>
 #include <string>
 
+// Shared -> register loads: the bundled runtime's are plain C++ and the compiler places their
+// s_waitcnt itself. HipKittens' load(rt, st) is an inline-asm ds_read the compiler cannot see, so
+// built against HipKittens the kernel waits for each run of loads before using the registers.
+#if defined(TILEGEN_BUNDLED_RUNTIME)
+#define TG_WAIT_SHARED_LOADS()
+#else
+#define TG_WAIT_SHARED_LOADS() asm volatile("s_waitcnt lgkmcnt(0)" ::: "memory")
+#endif
+
 using namespace kittens;
 
 // Launch shape (examples/pingpong_8wave.py:24)
@@ -95,6 +104,7 @@ void pingpong_8wave_kernel(const pingpong_8wave_globals g) {
             load(a_reg, subtile_inplace<REG_M, K_STEP>(As, {warp_row, 0}));
             load(b_reg[0], subtile_inplace<REG_N, K_STEP>(Bs, {2 * warp_col, 0}));
             load(b_reg[1], subtile_inplace<REG_N, K_STEP>(Bs, {2 * warp_col + 1, 0}));
+            TG_WAIT_SHARED_LOADS();
 
             // Block barrier in divergent code: waves match barriers by count (examples/pingpong_8wave.py:51)
             tg::barrier();
@@ -131,6 +141,7 @@ void pingpong_8wave_kernel(const pingpong_8wave_globals g) {
             load(a_reg, subtile_inplace<REG_M, K_STEP>(As, {warp_row, 0}));
             load(b_reg[0], subtile_inplace<REG_N, K_STEP>(Bs, {2 * warp_col, 0}));
             load(b_reg[1], subtile_inplace<REG_N, K_STEP>(Bs, {2 * warp_col + 1, 0}));
+            TG_WAIT_SHARED_LOADS();
 
             // Block barrier in divergent code: waves match barriers by count (examples/pingpong_8wave.py:51)
             tg::barrier();
