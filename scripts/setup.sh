@@ -21,3 +21,8 @@ if ! command -v hipcc >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hipcc >/dev/null) \
         || echo "warning: could not install hipcc; the older-compiler AMD checks will be skipped" >&2
 fi
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    # Headless Chromium: tests/test_show.py loads `tilegen show`'s HTML in a real browser.
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        || echo "warning: could not install chromium; the browser tests of tilegen show will be skipped" >&2
+fi

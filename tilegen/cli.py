@@ -243,6 +243,31 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    from tilegen.show import build_picture, render_html
+
+    output = _output_path(args.output, ".html")
+    kernel = load_schedule(args.file, args.param, args.target)
+    picture = build_picture(kernel, args.target, block=args.block, k_steps=args.k_steps)
+    _write(output, render_html(picture))
+    print(
+        f"wrote {output}: {kernel.name} on {args.target}, block {args.block}, {len(picture.waves)} waves x "
+        f"{picture.phases} phases, {len(picture.findings)} validator finding(s); open it in a browser",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from tilegen.show import trace_lines
+
+    kernel = load_schedule(args.file, args.param, args.target)
+    if args.wave >= kernel.launch.num_warps:
+        raise CliError(f"--wave {args.wave}: {kernel.name} has waves 0-{kernel.launch.num_warps - 1}")
+    print("\n".join(trace_lines(kernel, args.wave, block=args.block, k_steps=args.k_steps)))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # Arguments: each checked where argparse reads it, so a typo is a usage error, never a traceback
 # --------------------------------------------------------------------------------------------
@@ -255,6 +280,17 @@ def target_name(text: str) -> str:
     if text not in TARGETS:
         raise argparse.ArgumentTypeError(f"unknown target {text!r}; choose one of: {', '.join(TARGETS)}")
     return text
+
+
+def natural_int(text: str) -> int:
+    """argparse type of an index (a wave, a block): an integer of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give 0 or more, e.g. 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -354,6 +390,34 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("-v", "--verbose", action="store_true")
     bench.set_defaults(run=cmd_bench)
 
+    show = commands.add_parser(
+        "show",
+        help="draw one block of a schedule as HTML + SVG: waves x barrier phases, buffers, findings",
+        description="Write a picture of one block: waves as rows, barrier phases as columns, each cell the "
+        "ops that wave runs in that phase (hover / click for the Python line), shared buffers written and "
+        "read per phase, asynchronous loads in flight, validator findings where they happen. One HTML "
+        "file; open it in a browser.",
+    )
+    add_schedule_args(show)
+    add_target_arg(show, what="target to validate for")
+    show.add_argument("-o", "--output", metavar="FILE.html", default="schedule.html", help="default schedule.html")
+    show.add_argument("--block", type=natural_int, default=0, help="which block (default 0)")
+    show.add_argument("--k-steps", type=positive_int, default=3, help="K steps of the problem drawn (default 3)")
+    show.set_defaults(run=cmd_show)
+
+    trace = commands.add_parser(
+        "trace",
+        help="print one wave's op sequence, phase by phase",
+        description="Print the ops one wave runs, with the values it runs them with and their Python lines, "
+        "split at barriers.",
+    )
+    add_schedule_args(trace)
+    add_target_arg(trace, what="target (for the schedule's TARGET_PARAMS)")
+    trace.add_argument("--wave", type=natural_int, required=True, help="which wave")
+    trace.add_argument("--block", type=natural_int, default=0, help="which block (default 0)")
+    trace.add_argument("--k-steps", type=positive_int, default=3, help="K steps of the problem (default 3)")
+    trace.set_defaults(run=cmd_trace)
+
     cache_cmd = commands.add_parser(
         "cache", help="show, list or clear the kernel cache", description="Manage the on-disk cache of built kernels."
     )
@@ -398,6 +462,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("tilegen: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tilegen trace ... | head`: the reader has all it wants
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception as error:
         if os.environ.get("TILEGEN_TRACEBACK"):
             raise
