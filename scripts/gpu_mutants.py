@@ -18,6 +18,7 @@ Exit status 1 when any accepted mutant computes wrong numbers.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -119,7 +120,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     workers = max(1, args.workers)
     per = -(-args.count // workers)
     accepted: dict[str, tuple[str, dict[str, Any], str]] = {}
-    with ProcessPoolExecutor(workers) as pool:
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process that imported torch
+    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
         deadline = time.time() + 0.35 * args.budget  # the rest of the budget is for the builds
         jobs = [(args.seed * 1000 + i, per, args.target, deadline) for i in range(workers)]
         for found in pool.map(draw_accepted, jobs):
@@ -132,28 +134,27 @@ def main(argv: Optional[list[str]] = None) -> int:
     built: list[str] = []
     failed_builds: list[tuple[str, str]] = []
     seconds: list[float] = []
-    with ProcessPoolExecutor(workers) as pool:
-        pending = {pool.submit(build, (k, args.target, cache_dir)) for k in kernels}
-        while pending:
-            left = args.budget - (time.perf_counter() - started)
-            if left <= 0:
-                for future in pending:
-                    future.cancel()
-                print(f"budget of {args.budget:.0f} s spent: {len(pending)} builds not waited for", flush=True)
-                break
-            done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
-            for future in done:
-                kernel_json, error, took = future.result()
-                seconds.append(took)
-                if error is None:
-                    built.append(kernel_json)
-                else:
-                    failed_builds.append((kernel_json, error))
-            print(
-                f"[{time.perf_counter() - started:6.1f} s] built {len(built)}, build failures {len(failed_builds)}, "
-                f"{len(pending)} to go",
-                flush=True,
-            )
+    pool = ProcessPoolExecutor(workers, mp_context=spawn)
+    pending = {pool.submit(build, (k, args.target, cache_dir)) for k in kernels}
+    while pending:
+        left = args.budget - (time.perf_counter() - started)
+        if left <= 0:
+            print(f"budget of {args.budget:.0f} s spent: {len(pending)} builds not waited for", flush=True)
+            break
+        done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+        for future in done:
+            kernel_json, error, took = future.result()
+            seconds.append(took)
+            if error is None:
+                built.append(kernel_json)
+            else:
+                failed_builds.append((kernel_json, error))
+        print(
+            f"[{time.perf_counter() - started:6.1f} s] built {len(built)}, build failures {len(failed_builds)}, "
+            f"{len(pending)} to go",
+            flush=True,
+        )
+    pool.shutdown(wait=False, cancel_futures=True)
     for kernel_json, error in failed_builds[:5]:
         family, params, what = accepted[kernel_json]
         print(f"BUILD FAILED {family}({params}) with {what}: {error}")

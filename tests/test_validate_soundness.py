@@ -12,6 +12,7 @@ import pytest
 import tilegen as tg
 from ir import models as m
 from ir.diagnostics import Diagnostic
+from ir.expr import Const
 from ir.validate import diagnose
 
 HERE = __file__.rsplit("/", 1)[-1]
@@ -471,3 +472,15 @@ def test_an_index_with_a_fixed_bound_may_not_grow_with_the_problem() -> None:
     assert errors[0].loc is not None and errors[0].loc.line == _line_of("BUG block-offset")
     # periodic in the block and K variables: fine (the h100 ring `As[kt % stages]`)
     assert [d for d in diagnose(h100()) if d.rule == "shapes.index-growth"] == []
+
+
+def test_the_if_0_the_old_builder_made_is_dead_code_for_validate() -> None:
+    """What ``k.when(k.warp == 0)`` used to build: ``if (0)`` around the stores."""
+    from tilegen.testing import _replace_at
+
+    kernel = dead_branch()
+    index = next(i for i, op in enumerate(m.walk(kernel.body)) if isinstance(op, m.If))
+    if_0 = _replace_at(kernel, index, lambda op: [op.model_copy(update={"cond": Const(value=0)})])
+    errors = [d for d in diagnose(if_0) if d.rule == "structure.unreachable"]
+    assert len(errors) == 1 and errors[0].op == "if (0)" and errors[0].waves == (0, 1, 2, 3)
+    assert errors[0].loc is not None and errors[0].loc.line == _line_of("BUG no-wave")
