@@ -34,9 +34,9 @@ if str(ROOT) not in sys.path:
 TOLERANCE = {"f32": 1e-4, "bf16": 1e-2}
 
 
-def draw_accepted(job: tuple[int, int, str, float]) -> list[tuple[str, dict[str, Any], str, str]]:
+def draw_accepted(job: tuple[int, int, str, float]) -> tuple[list[tuple[str, dict[str, Any], str, str]], int]:
     """Worker: up to ``want`` accepted mutants (family, params, what, kernel JSON), drawing until
-    the ``deadline`` (a ``time.time()``)."""
+    the ``deadline`` (a ``time.time()``), and how many mutants it drew."""
     seed, want, target, deadline = job
     import random
     import warnings
@@ -44,27 +44,34 @@ def draw_accepted(job: tuple[int, int, str, float]) -> list[tuple[str, dict[str,
     from hypothesis.errors import NonInteractiveExampleWarning
 
     from ir.diagnostics import ScheduleError
+    from ir.resources import shared_footprint
     from ir.validate import validate
-    from tilegen.testing import example_names, load_example, mutants, schedule_params
+    from tilegen.testing import _family, example_names, load_example, mutants
 
     warnings.simplefilter("ignore", NonInteractiveExampleWarning)
     rng = random.Random(seed)
     families = example_names()
     found: list[tuple[str, dict[str, Any], str, str]] = []
+    drawn = [0]
     while len(found) < want and time.time() < deadline:
         family = families[rng.randrange(len(families))]
         module = load_example(family)
-        try:
-            params = schedule_params(module, target=target).example()
-            what, mutant = mutants(module.kernel(**params)).example()
-        except Exception:  # a family with no fitting parameters on this target
+        family_space = _family(module)
+        params = {name: rng.choice(values) for name, values in family_space.choices.items()}
+        if not family_space.valid(params):
             continue
+        kernel = module.kernel(**params)
+        footprint = shared_footprint(kernel, target)
+        if footprint.total_bytes > footprint.limit_bytes:
+            continue
+        drawn[0] += 1
+        what, mutant = mutants(kernel).example()
         try:
             validate(mutant, target=target)
         except ScheduleError:
             continue
         found.append((family, params, what, mutant.model_dump_json()))
-    return found
+    return found, drawn[0]
 
 
 def build(job: tuple[str, str, str]) -> tuple[str, Optional[str], float]:
@@ -124,11 +131,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
         deadline = time.time() + 0.35 * args.budget  # the rest of the budget is for the builds
         jobs = [(args.seed * 1000 + i, per, args.target, deadline) for i in range(workers)]
-        for found in pool.map(draw_accepted, jobs):
+        drawn = 0
+        for found, tried in pool.map(draw_accepted, jobs):
+            drawn += tried
             for family, params, what, kernel_json in found:
                 accepted.setdefault(kernel_json, (family, params, what))
     kernels = list(accepted)[: args.count]
-    print(f"[{time.perf_counter() - started:6.1f} s] {len(kernels)} distinct accepted mutants drawn", flush=True)
+    print(
+        f"[{time.perf_counter() - started:6.1f} s] {drawn} mutants drawn, {len(kernels)} distinct ones accepted by "
+        "validate",
+        flush=True,
+    )
 
     # 2. Compile them in parallel into one cache, within the budget.
     built: list[str] = []
@@ -204,7 +217,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         families[accepted[kernel_json][0]] = families.get(accepted[kernel_json][0], 0) + 1
     mean = sum(seconds) / len(seconds) if seconds else 0.0
     print()
-    print(f"accepted mutants: {len(kernels)}; built {len(built)} (mean {mean:.1f} s per build, {workers} workers); "
+    print(f"mutants drawn: {drawn}; accepted by validate: {len(kernels)}; built {len(built)} "
+          f"(mean {mean:.1f} s per build, {workers} workers); "
           f"build failures {len(failed_builds)}")
     print("by family: " + ", ".join(f"{name} {count}" for name, count in sorted(families.items())))
     if not args.compile_only:
