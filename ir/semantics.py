@@ -102,6 +102,11 @@ def b_shape(b_layout: str, k: T, n: T) -> tuple[T, T]:
     return (k, n) if b_layout == "kn" else (n, k)
 
 
+def b_k_n(b_layout: str, rows: T, cols: T) -> tuple[T, T]:
+    """(K, N) read off B's (rows, cols): the inverse of ``b_shape``."""
+    return (rows, cols) if b_layout == "kn" else (cols, rows)
+
+
 def b_text(b_layout: str) -> str:
     """B's layout in words, for messages."""
     return "K x N (b_layout='kn')" if b_layout == "kn" else "N x K (b_layout='nk')"

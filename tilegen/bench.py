@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ir.models import Kernel as KernelIR
+from ir.semantics import b_shape
 
 __all__ = [
     "TOLERANCE",
@@ -45,9 +46,8 @@ def gemm_operands(
 
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(time.time_ns() % (1 << 62)))
-    b_shape = (k, n) if kernel.globals.b_layout == "kn" else (n, k)
     a = torch.randn((m, k), generator=generator, device=device).to(torch.bfloat16)
-    b = torch.randn(b_shape, generator=generator, device=device).to(torch.bfloat16)
+    b = torch.randn(b_shape(kernel.globals.b_layout, k, n), generator=generator, device=device).to(torch.bfloat16)
     c = torch.randn((m, n), generator=generator, device=device).to(TORCH_DTYPES[kernel.globals.c_dtype])
     return a, b, c
 

@@ -17,6 +17,7 @@ import torch
 
 from backends.drivers.common import Resources
 from ir.models import Kernel as KernelIR
+from ir.semantics import b_k_n, b_shape, b_text
 from ir.validate.launch_size import check_launch_size
 from tilegen.cache import CacheEntry
 
@@ -171,7 +172,7 @@ class CompiledKernel:
         """Zero-pad to whole block tiles, run, and copy the M x N corner back. Zero rows and
         columns of K add nothing to the products, and padded C rows are never read back."""
         (m, n, _), (mp, np_, kp) = size, padded
-        b_rows, b_cols = (kp, np_) if self.kernel.globals.b_layout == "kn" else (np_, kp)
+        b_rows, b_cols = b_shape(self.kernel.globals.b_layout, kp, np_)
         a_run = _zero_padded(a, mp, kp)
         b_run = _zero_padded(b, b_rows, b_cols)
         if beta != 0.0:
@@ -221,12 +222,8 @@ class CompiledKernel:
         self._check_same_device(operands)
 
         m, k = a.shape
-        if glob.b_layout == "kn":
-            k_of_b, n = b.shape
-            b_expected = f"K x N with K = {k} (b_layout='kn')"
-        else:
-            n, k_of_b = b.shape
-            b_expected = f"N x K with K = {k} (b_layout='nk')"
+        k_of_b, n = b_k_n(glob.b_layout, *b.shape)
+        b_expected = b_text(glob.b_layout).replace(" (", f" with K = {k} (", 1)
         if k_of_b != k:
             other = "nk" if glob.b_layout == "kn" else "kn"
             raise ValueError(

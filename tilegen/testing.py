@@ -35,6 +35,7 @@ from ir import models as m
 from ir.diagnostics import ScheduleError, SimulationError
 from ir.expr import WARP, Const, Var
 from ir.resources import shared_footprint
+from ir.semantics import b_shape
 from ir.validate import check_problem, validate
 from ir.validate.sizes import capped_kernel, checked_sizes, covering_problem
 from tilegen import examples as _registry
@@ -343,9 +344,8 @@ def check_indexing(
         notes = ""
     kernel_run = capped
     gen = torch.Generator().manual_seed(seed)
-    b_shape = (K, N) if kernel.globals.b_layout == "kn" else (N, K)
     a = a if a is not None else torch.randn((M, K), generator=gen).to(torch.bfloat16)
-    b = b if b is not None else torch.randn(b_shape, generator=gen).to(torch.bfloat16)
+    b = b if b is not None else torch.randn(b_shape(kernel.globals.b_layout, K, N), generator=gen).to(torch.bfloat16)
     random_c = c if c is not None else torch.randn((M, N), generator=gen)
     if alpha is None and beta is None:
         variants = [(1.0, 0.0, torch.full((M, N), float("nan"))), (-1.5, 0.5, random_c)]

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from ir.models import Kernel as KernelIR
+from ir.semantics import problem_n
 from tilegen import cache
 
 Shape = tuple[int, int, int]
@@ -458,7 +459,7 @@ class TunedKernel:
     def __call__(self, a: Any, b: Any, c: Any = None, *, alpha: float = 1.0, beta: float = 0.0) -> Any:
         kernel = self._kernel(next(t.config for t in self.table.timings if t.correct))
         m, k = a.shape
-        n = b.shape[1] if kernel.globals.b_layout == "kn" else b.shape[0]
+        n = problem_n(kernel.globals.b_layout, *b.shape)
         config = self.choose(m, n, k)
         if config.index not in self._built:
             self._built[config.index] = self._compile_one(self._kernel(config.index))

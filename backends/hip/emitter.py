@@ -45,7 +45,7 @@ from ir.expr import (
 from ir.names import IDENTIFIER
 from ir.plan import plan
 from ir.resources import dynamic_shared_memory
-from ir.semantics import Semantics, group_member, missing_index, spurious_index
+from ir.semantics import Semantics, b_shape, group_member, missing_index, spurious_index
 from ir.targets import Target, get_target
 from ir.validate import validate
 
@@ -890,7 +890,7 @@ class _Dims:
     def __init__(self, kernel: m.Kernel):
         launch = kernel.launch
         self.block = {"M": launch.block_m, "N": launch.block_n, "K": launch.k_step}
-        b_axes = ("K", "N") if kernel.globals.b_layout == "kn" else ("N", "K")
+        b_axes = b_shape(kernel.globals.b_layout, "K", "N")
         operand_axes = {"A": ("M", "K"), "B": b_axes}
         axes: dict[str, tuple[set[str], set[str]]] = {}
         same: list[tuple[str, str]] = []

@@ -28,7 +28,7 @@ from typing import Optional, Union
 
 from ir import models as m
 from ir.diagnostics import Diagnostic
-from ir.semantics import Rect, effects, tile_rect
+from ir.semantics import Rect, b_k_n, effects, tile_rect
 from ir.trace import Event
 from ir.validate.context import Sample, ValidationContext
 from ir.validate.describe import reg_text, where
@@ -417,10 +417,7 @@ class _Flow:
         if a.matrix != "A" or b.matrix != "B":
             return None  # accumulators.operand-matrix
         rows, a_k = (a.rect.r0, a.rect.r1), (a.rect.c0, a.rect.c1)
-        if self.kernel.globals.b_layout == "kn":
-            b_k, cols = (b.rect.r0, b.rect.r1), (b.rect.c0, b.rect.c1)
-        else:
-            cols, b_k = (b.rect.r0, b.rect.r1), (b.rect.c0, b.rect.c1)
+        b_k, cols = b_k_n(self.kernel.globals.b_layout, b.rect.rows, b.rect.cols)
         kernel = self.kernel
         if a_k != b_k:
             where_ = self.sample.instance(event)
