@@ -142,7 +142,10 @@ WARP = "warp"
 BLOCK_ROW = "block_row"
 BLOCK_COL = "block_col"
 NUM_K_TILES = "num_k_tiles"
-BUILTIN_VARS = (WARP, BLOCK_ROW, BLOCK_COL, NUM_K_TILES)
+#: The K steps this block ran for its earlier output tiles (tiles done x num_k_tiles; 0 without a
+#: persistent grid): ``k_done + kt`` numbers a block's K steps across tiles, as a ring of mbarriers needs.
+K_DONE = "k_done"
+BUILTIN_VARS = (WARP, BLOCK_ROW, BLOCK_COL, NUM_K_TILES, K_DONE)
 
 
 def as_expr(value: ExprLike) -> Expr:

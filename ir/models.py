@@ -113,6 +113,20 @@ class SharedTile(_Model):
     dtype: Dtype = "bf16"
     buffers: int = Field(default=1, ge=1)
     loc: SourceLoc
+    #: ``kittens``: the runtime's st (ldmatrix / cp.async layout). ``tma``: tg::tma_tile, panels of
+    #: 128-byte rows in the 128-byte swizzle that TMA writes and wgmma reads (sm_90a).
+    layout: Literal["kittens", "tma"] = "kittens"
+
+
+class MBarrier(_Model):
+    """A ring of ``count`` mbarriers in shared memory (sm_90). Each completes a phase when
+    ``arrivals`` arrivals have come and every transaction byte an arrival announced
+    (``Arrive.expect_bytes``) has landed; phases alternate parity 0, 1, 0, ..."""
+
+    name: str
+    count: int = Field(default=1, ge=1)
+    arrivals: int = Field(ge=1)
+    loc: SourceLoc
 
 
 class RegisterTile(_Model):
@@ -173,6 +187,11 @@ class RegRef(_Model):
 class SharedRef(_Model):
     tile: str
     buffer: Optional[Expr] = None  # pipeline buffer; None for a single-buffered tile
+
+
+class BarRef(_Model):
+    barrier: str
+    index: Optional[Expr] = None  # element of an mbarrier ring; None for a single barrier
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,6 +309,66 @@ class GroupStore(_Op):
     group_size: int = Field(ge=1)
 
 
+class TmaLoad(_Op):
+    """TMA: one thread copies tile (row, col) of A or B (coordinates in tiles of ``dst``'s shape)
+    into ``dst`` (a ``tma`` layout tile); the bytes sign in on ``barrier``, whose phase they
+    complete. Until that phase completes ``dst`` is being written."""
+
+    kind: Literal["tma_load"] = "tma_load"
+    dst: SharedRef
+    src: Operand
+    row: Expr
+    col: Expr
+    barrier: BarRef
+
+
+class Arrive(_Op):
+    """One arrival on ``barrier`` per wave that runs it (lane 0 arrives; inside ``OneThread`` the
+    one thread); ``expect_bytes`` > 0 also announces that many transaction bytes (TMA loads)."""
+
+    kind: Literal["arrive"] = "arrive"
+    barrier: BarRef
+    expect_bytes: int = Field(default=0, ge=0)
+
+
+class WaitBarrier(_Op):
+    """Wait until the phase of parity ``parity`` of ``barrier`` has completed; the wave then sees
+    everything that phase's arrivals and loads wrote."""
+
+    kind: Literal["wait_barrier"] = "wait_barrier"
+    barrier: BarRef
+    parity: Expr
+
+
+class Wgmma(_Op):
+    """``wgmma`` over a warpgroup: ``d`` (each warp's 16 x N slice of a 64 x N result) += A
+    (rows ``64 * a_slice`` .. of ``a``) @ B (``b``: K x N for AB, N x K for ABt), operands read
+    from ``tma`` layout shared tiles; one commit group, complete at a ``WgmmaWait``."""
+
+    kind: Literal["wgmma"] = "wgmma"
+    variant: Literal["AB", "ABt"]
+    d: RegRef
+    a: SharedRef
+    a_slice: Expr
+    b: SharedRef
+
+
+class WgmmaWait(_Op):
+    """Wait until at most ``pending`` of this wave's wgmma groups are in flight; ``d`` (their
+    accumulator) may be read after it."""
+
+    kind: Literal["wgmma_wait"] = "wgmma_wait"
+    pending: int = Field(default=0, ge=0)
+    d: RegRef
+
+
+class ProxyFence(_Op):
+    """``fence.proxy.async``: this wave's earlier ordinary shared writes become visible to TMA and
+    wgmma (the asynchronous proxy)."""
+
+    kind: Literal["proxy_fence"] = "proxy_fence"
+
+
 class Barrier(_Op):
     """Block-wide barrier. Waves match barriers by count, not by source position."""
 
@@ -342,6 +421,14 @@ class RoleBranch(_Op):
     body: list[Stmt]
 
 
+class OneThread(_Op):
+    """The body runs on one thread: lane 0 of the first wave of the enclosing role (of the
+    block, outside roles). TMA loads and the arrivals that announce their bytes live here."""
+
+    kind: Literal["one_thread"] = "one_thread"
+    body: list[Stmt]
+
+
 class ForTiles(_Op):
     """The output-tile loop: sets ``block_row`` / ``block_col``. One iteration per block unless
     the launch is persistent, in which case each block strides over the tiles."""
@@ -369,11 +456,18 @@ Stmt = Annotated[
         RoleBranch,
         ForTiles,
         Cluster,
+        TmaLoad,
+        Arrive,
+        WaitBarrier,
+        Wgmma,
+        WgmmaWait,
+        ProxyFence,
+        OneThread,
     ],
     Field(discriminator="kind"),
 ]
 
-for _model in (For, If, RoleBranch, ForTiles, Cluster):
+for _model in (For, If, RoleBranch, ForTiles, Cluster, OneThread):
     _model.model_rebuild()
 
 
@@ -404,6 +498,7 @@ class Kernel(_Model):
     stages: list[StageBuffer] = []
     roles: list[Role] = []
     body: list[Stmt]
+    mbarriers: list[MBarrier] = []
     #: What the compiled kernel does with M, N, K that are not multiples of the block tile:
     #: ``refuse`` them with a message, or ``pad`` the operands to the next multiple.
     edge: Literal["refuse", "pad"] = "refuse"
@@ -419,6 +514,7 @@ class Kernel(_Model):
             ("register tile", self.registers),
             ("stage buffer", self.stages),
             ("role", self.roles),
+            ("mbarrier", self.mbarriers),
         ):
             for item in items:
                 if item.name in seen:
@@ -438,6 +534,9 @@ class Kernel(_Model):
 
     def role(self, name: str) -> Role:
         return _by_name(self.roles, name, "role")
+
+    def mbarrier(self, name: str) -> MBarrier:
+        return _by_name(self.mbarriers, name, "mbarrier")
 
     def role_of_warp(self, warp: int) -> Optional[Role]:
         for role in self.roles:
@@ -462,7 +561,7 @@ def walk(body: list[Stmt]):  # type: ignore[no-untyped-def]
 
 
 def children(op: Stmt) -> list[list[Stmt]]:
-    if isinstance(op, (For, RoleBranch, ForTiles, Cluster)):
+    if isinstance(op, (For, RoleBranch, ForTiles, Cluster, OneThread)):
         return [op.body]
     if isinstance(op, If):
         return [op.then, op.orelse]

@@ -31,7 +31,7 @@ EMITTED_NAMES = frozenset(
     PERSISTENT_BLOCKS zero mul add load store load_async mma_AB mma_ABt subtile_inplace group gl st_bf
     st_fl rt_bf rt_fl bf16 coord warpid laneid min max dim3 blockIdx blockDim gridDim threadIdx
     alignment_dummy shared_allocator WARP_THREADS REG_M REG_N DOT_SLICE SHARED_M SHARED_N SHARED_SLICE
-    warp_row warp_col global_row global_col""".split()
+    warp_row warp_col global_row global_col tile_iter k_done CUtensorMap""".split()
 )
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -37,7 +37,7 @@ from ir.semantics import Semantics
 def splits_waves(op: m.Stmt) -> bool:
     """Whether ``op`` may run its body on some waves of a block and not others (or a different
     number of times): a role branch, an ``If`` on the warp, a loop with warp-dependent bounds."""
-    if isinstance(op, m.RoleBranch):
+    if isinstance(op, (m.RoleBranch, m.OneThread)):  # OneThread: one lane of one wave
         return True
     if isinstance(op, m.If):
         return WARP in free_vars(op.cond)
@@ -229,7 +229,7 @@ class _Liveness:
                 head = new
         if isinstance(op, m.If):
             return self._body(op.then, live) | self._body(op.orelse, live)
-        if isinstance(op, m.RoleBranch):
+        if isinstance(op, (m.RoleBranch, m.OneThread)):
             return self._body(op.body, live) | live
         children = m.children(op)
         if children:  # ForTiles (one tile), Cluster and other straight-line bodies

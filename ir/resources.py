@@ -193,6 +193,10 @@ def register_estimate(kernel: m.Kernel, target: TargetLike) -> RegisterEstimate:
     )
 
 
+#: One mbarrier (tg::mbarrier, a 64-bit word in shared memory).
+MBARRIER_BYTES = 8
+
+
 def shared_tile_bytes(tile: m.SharedTile) -> int:
     return tile.rows * tile.cols * DTYPE_BYTES[tile.dtype] * tile.buffers
 
@@ -206,6 +210,11 @@ def shared_footprint(kernel: m.Kernel, target: TargetLike) -> SharedFootprint:
         size = shared_tile_bytes(tile)
         padded = _ceil_div(size, t.shared_align) * t.shared_align
         allocations.append(SharedAllocation(name=tile.name, offset=offset, bytes=size, padded_bytes=padded))
+        offset += padded
+    for ring in kernel.mbarriers:  # after the tiles, as the emitter allocates them
+        size = MBARRIER_BYTES * ring.count
+        padded = _ceil_div(size, t.shared_align) * t.shared_align
+        allocations.append(SharedAllocation(name=ring.name, offset=offset, bytes=size, padded_bytes=padded))
         offset += padded
     return SharedFootprint(
         allocations=tuple(allocations), total_bytes=offset, limit_bytes=t.shared_bytes, align=t.shared_align

@@ -285,6 +285,18 @@ ASYNC = "async"
 
 
 @dataclass(frozen=True)
+class BarrierUse:
+    """An op's use of an mbarrier. ``arrive``: one arrival per running wave (one thread inside
+    ``OneThread``) announcing ``bytes`` transaction bytes; ``wait``: until the phase of parity
+    ``parity`` completed; ``tx``: a TMA load whose ``bytes`` complete the current phase."""
+
+    ref: m.BarRef
+    kind: Literal["arrive", "wait", "tx"]
+    bytes: int = 0
+    parity: Optional[Expr] = None
+
+
+@dataclass(frozen=True)
 class OpEffects:
     """Everything one op does, for every layer. Control ops carry only ``exprs``."""
 
@@ -301,6 +313,13 @@ class OpEffects:
     barrier: bool = False
     #: Index expressions of the op itself (not of ops nested in it).
     exprs: tuple[Expr, ...] = ()
+    #: Shared tiles the asynchronous proxy reads or writes (TMA loads, wgmma operands): ordered by
+    #: mbarrier phases and wgmma waits, never by block barriers (ir/validate/rules/mbarriers.py).
+    async_shared: tuple[SharedUse, ...] = ()
+    #: What the op does to an mbarrier (sm_90): arrive, wait, or bytes of a TMA load signing in.
+    mbarrier: Optional[BarrierUse] = None
+    #: A warpgroup instruction: all 4 waves of an aligned warpgroup run it together (wgmma).
+    warpgroup: bool = False
 
     @property
     def register_refs(self) -> tuple[m.RegRef, ...]:
@@ -497,4 +516,70 @@ def _cluster(kernel: m.Kernel, op: m.Cluster) -> OpEffects:
     """A scheduling cluster is a scope: its body's ops have their own effects, and the barrier
     that closes it (``op.closing``, run after the body) is an ordinary ``Barrier``. Its priority
     and scheduling fence change when instructions issue, never what they compute."""
+    return OpEffects()
+
+
+# -- Hopper (sm_90a): TMA, mbarriers, wgmma ------------------------------------------------------
+
+DTYPE_BYTES = {"bf16": 2, "f32": 4}
+
+
+def _bar_exprs(ref: m.BarRef) -> tuple[Expr, ...]:
+    return () if ref.index is None else (ref.index,)
+
+
+def tile_bytes(kernel: m.Kernel, name: str) -> int:
+    """Bytes of one buffer of shared tile ``name``: what a TMA load of it brings."""
+    tile = kernel.shared_tile(name)
+    return tile.rows * tile.cols * DTYPE_BYTES[tile.dtype]
+
+
+@semantics_of(m.TmaLoad)
+def _tma_load(kernel: m.Kernel, op: m.TmaLoad) -> OpEffects:
+    shape = _shape(kernel.shared, op.dst.tile)
+    return OpEffects(
+        global_use=GlobalUse(op.src, False, shape, op.row, op.col),
+        async_shared=(SharedUse(op.dst, True, shape, group_size=1),),
+        mbarrier=BarrierUse(op.barrier, "tx", tile_bytes(kernel, op.dst.tile) if shape else 0),
+        exprs=(*_ref_exprs((), (op.dst,)), op.row, op.col, *_bar_exprs(op.barrier)),
+    )
+
+
+@semantics_of(m.Arrive)
+def _arrive(kernel: m.Kernel, op: m.Arrive) -> OpEffects:
+    return OpEffects(mbarrier=BarrierUse(op.barrier, "arrive", op.expect_bytes), exprs=_bar_exprs(op.barrier))
+
+
+@semantics_of(m.WaitBarrier)
+def _wait_barrier(kernel: m.Kernel, op: m.WaitBarrier) -> OpEffects:
+    return OpEffects(
+        mbarrier=BarrierUse(op.barrier, "wait", parity=op.parity), exprs=(*_bar_exprs(op.barrier), op.parity)
+    )
+
+
+@semantics_of(m.Wgmma)
+def _wgmma(kernel: m.Kernel, op: m.Wgmma) -> OpEffects:
+    uses = tuple(SharedUse(ref, False, _shape(kernel.shared, ref.tile), group_size=1) for ref in (op.a, op.b))
+    return OpEffects(
+        reads=(op.d,),
+        writes=(op.d,),
+        async_shared=uses,
+        warpgroup=True,
+        exprs=(*_ref_exprs((op.d,), (op.a, op.b)), op.a_slice),
+    )
+
+
+@semantics_of(m.WgmmaWait)
+def _wgmma_wait(kernel: m.Kernel, op: m.WgmmaWait) -> OpEffects:
+    return OpEffects(reads=(op.d,), warpgroup=True, exprs=_ref_exprs((op.d,), ()))
+
+
+@semantics_of(m.ProxyFence)
+def _proxy_fence(kernel: m.Kernel, op: m.ProxyFence) -> OpEffects:
+    return OpEffects()
+
+
+@semantics_of(m.OneThread)
+def _one_thread(kernel: m.Kernel, op: m.OneThread) -> OpEffects:
+    """A scope: lane 0 of the enclosing role's first wave runs the body (ir.trace)."""
     return OpEffects()

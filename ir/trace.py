@@ -14,7 +14,7 @@ from typing import Optional
 
 from ir import models as m
 from ir.block_order import tiles_of_block
-from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, evaluate
+from ir.expr import BLOCK_COL, BLOCK_ROW, K_DONE, NUM_K_TILES, WARP, evaluate
 
 #: A wave that executes more ops than this is assumed to loop forever.
 MAX_EVENTS_PER_WAVE = 2_000_000
@@ -97,10 +97,18 @@ def _run(
         elif isinstance(op, m.ForTiles):
             for index, (row, col) in enumerate(tiles):
                 env[BLOCK_ROW], env[BLOCK_COL] = row, col
+                env[K_DONE] = index * env[NUM_K_TILES]
                 tile_iter[0] = index
                 yield from _run(kernel, op.body, env, branches, tiles, counter, tile_iter, cluster)
             env.pop(BLOCK_ROW, None)
             env.pop(BLOCK_COL, None)
+            env.pop(K_DONE, None)
+        elif isinstance(op, m.OneThread):
+            # One thread of the first wave of the enclosing role (of the block outside roles).
+            roles = [b for b in branches if isinstance(b, m.RoleBranch)]
+            first = kernel.role(roles[-1].role).first if roles else 0
+            if env[WARP] == first:
+                yield from _run(kernel, op.body, env, (*branches, op), tiles, counter, tile_iter)
         else:
             counter[0] += 1
             if counter[0] > MAX_EVENTS_PER_WAVE:

@@ -130,6 +130,32 @@ def barrier_kinds_kernel() -> m.Kernel:
     return k.build()
 
 
+def hopper_ops_kernel() -> m.Kernel:
+    """TMA loads into a ring guarded by mbarriers, wgmma and its wait, a proxy fence (sm_90a)."""
+    k = tg.Kernel("hopper_ops", warps=8, block=(64, 64), k_step=64, c_dtype="bf16")
+    As = k.shared("As", 64, 64, buffers=2, layout="tma")
+    Bs = k.shared("Bs", 64, 64, buffers=2, layout="tma")
+    full = k.mbarrier("full", arrivals=1, count=2)
+    empty = k.mbarrier("empty", arrivals=4, count=2)
+    producer, consumer = k.role("producer", range(0, 4)), k.role("consumer", range(4, 8))
+    with producer, k.one_thread(), k.k_loop() as kt:
+        k.wait_barrier(empty[kt % 2], (kt // 2 + 1) % 2)
+        k.arrive(full[kt % 2], expect_bytes=k.tile_bytes(As, Bs))
+        k.tma_load(As[kt % 2], "A", kt, barrier=full[kt % 2])
+        k.tma_load(Bs[kt % 2], "B", kt, barrier=full[kt % 2])
+    with consumer:
+        acc = k.accumulator("acc", 16, 64)
+        k.zero(acc)
+        k.proxy_fence()
+        with k.k_loop() as kt:
+            k.wait_barrier(full[kt % 2], (kt // 2) % 2)
+            k.wgmma(acc, As[kt % 2], Bs[kt % 2], a_slice=0)
+            k.wgmma_wait(acc, 0)
+            k.arrive(empty[kt % 2])
+        k.store(acc, row=consumer.warp)
+    return k.build()
+
+
 def example_kernels() -> list[tuple[str, str, m.Kernel]]:
     """(example module, target, kernel) for every example and golden target."""
     import regen_helpers
@@ -162,6 +188,7 @@ SYNTHETIC = {
     "all_ops": all_ops_kernel,
     "store_then_reuse": store_then_reuse_kernel,
     "barrier_kinds": barrier_kinds_kernel,
+    "hopper_ops": hopper_ops_kernel,
 }
 
 
@@ -261,9 +288,11 @@ _SIGNATURES = {
     "store_shared": r"^store\((shared_view|\w+(\[[^\]]+\])?), (?!.*g\.c)",
     "group_store": r"^G\d+::store\(g\.c, ",
     "barrier": r"^(__syncthreads|tg::barrier)\(\);$",
-    "for": r"^for \(int (?!tile_id)\w+ = ",
+    # (mbarrier initialisation loops, one-thread blocks and per-wave arrivals are not If / For ops)
+    "for": r"^for \(int (?!tile_id|i = 0; i < \d+; \+\+i\) tg::init)\w+ = ",
     "if": r"^if \((?!g\.(alpha|beta)|(warp_id >= \d+ && warp_id < \d+|warp_id [<>]=? \d+|true)\)"
-    r"|first_tile_id < xcd_full|tile_id < xcd_full)",
+    r"|first_tile_id < xcd_full|tile_id < xcd_full"
+    r"|threadIdx\.x == 0\)|warp_id == \d+ && kittens::laneid\(\) == 0\)|kittens::laneid\(\) == 0\) tg::arrive)",
     "for_tiles": r"^const int block_row = ",
 }
 
@@ -351,7 +380,8 @@ def _resolved(source: str) -> list[str]:
 def test_every_declared_tile_is_declared_once_with_its_type(name: str, target: str, kernel: m.Kernel) -> None:
     code = _resolved(_source(kernel, target))
     for tile in kernel.shared:
-        st = f"st_{'bf' if tile.dtype == 'bf16' else 'fl'}<{tile.rows}, {tile.cols}>"
+        kind = "tg::tma_tile_" if tile.layout == "tma" else "st_"
+        st = f"{kind}{'bf' if tile.dtype == 'bf16' else 'fl'}<{tile.rows}, {tile.cols}>"
         if tile.buffers == 1:
             decl = f"{st} (&{tile.name}) = al.allocate<{st}>();"
         else:

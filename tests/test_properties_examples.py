@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from ir import models as m
 from ir.diagnostics import ScheduleError
 from tilegen import validate
-from tilegen.testing import MUTATIONS, check_indexing, detect, example_names, schedule_cases
+from tilegen.testing import MUTATIONS, check_indexing, detect, example_names, example_target, schedule_cases
 
 #: Mutation classes that always break a rule the validator checks statically (on its representative
 #: problems). A shifted subtile only does when it leaves its shared tile; in bounds it reads wrong
@@ -41,20 +41,20 @@ FAMILIES = example_names()
 _SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much]}
 
 
-def _valid_schedule_simulates(case: tuple[dict[str, Any], m.Kernel, tuple[int, int, int]]) -> None:
-    params, kernel, shape = case
+def _valid_schedule_simulates(case: tuple[dict[str, Any], m.Kernel, tuple[int, int, int], str]) -> None:
+    params, kernel, shape, target = case
     try:
-        validate(kernel)
+        validate(kernel, target=target)
     except ScheduleError as error:
         raise AssertionError(f"{kernel.name}({params}) should be valid:\n{error}") from error
-    check_indexing(kernel, *shape, seed=sum(shape))
+    check_indexing(kernel, *shape, seed=sum(shape), target=target)
 
 
 @pytest.mark.parametrize("example", FAMILIES)
 @settings(max_examples=8, **_SETTINGS)
 @given(data=st.data())
 def test_valid_schedules_simulate_to_the_reference(example: str, data: st.DataObject) -> None:
-    _valid_schedule_simulates(data.draw(schedule_cases(example)))
+    _valid_schedule_simulates((*data.draw(schedule_cases(example)), example_target(example)))
 
 
 def _draw_mutant(
@@ -66,7 +66,7 @@ def _draw_mutant(
     name = data.draw(st.sampled_from([n for n in classes if MUTATIONS[n].sites(kernel)]))
     site = data.draw(st.integers(0, MUTATIONS[name].sites(kernel) - 1))
     try:
-        validate(kernel)
+        validate(kernel, target=example_target(example))
     except ScheduleError as error:
         raise AssertionError(f"the unmutated {kernel.name}({params}) should be valid:\n{error}") from error
     return name, kernel, MUTATIONS[name](kernel, site), shape
@@ -77,7 +77,8 @@ def _draw_mutant(
 @given(data=st.data())
 def test_every_mutation_is_caught_by_the_simulator_alone(example: str, data: st.DataObject) -> None:
     name, _, mutant, shape = _draw_mutant(example, data)
-    assert detect(mutant, *shape, validator=False) is not None, f"{name} went unnoticed by the simulator"
+    found = detect(mutant, *shape, validator=False, target=example_target(example))
+    assert found is not None, f"{name} went unnoticed by the simulator"
 
 
 @pytest.mark.parametrize("example", FAMILIES)
@@ -86,5 +87,5 @@ def test_every_mutation_is_caught_by_the_simulator_alone(example: str, data: st.
 def test_static_mutations_are_rejected_by_the_validator(example: str, data: st.DataObject) -> None:
     name, _, mutant, _ = _draw_mutant(example, data, STATIC_CLASSES)
     with pytest.raises(ScheduleError):
-        validate(mutant)
+        validate(mutant, target=example_target(example))
         pytest.fail(f"the validator accepted a schedule with {MUTATIONS[name].description}")

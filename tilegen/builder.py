@@ -34,7 +34,7 @@ from typing import Literal, Optional, TypeVar, Union
 from pydantic import ValidationError
 
 from ir import models as m
-from ir.expr import BLOCK_COL, BLOCK_ROW, NUM_K_TILES, WARP, Expr, ExprLike, Var, as_expr
+from ir.expr import BLOCK_COL, BLOCK_ROW, K_DONE, NUM_K_TILES, WARP, Expr, ExprLike, Var, as_expr
 from ir.names import IDENTIFIER
 from ir.semantics import array_without_index, b_shape, mma_variant
 
@@ -214,6 +214,28 @@ class Ring(RegisterTile):
     @property
     def depth(self) -> int:
         return self.tile.count
+
+
+@dataclass(frozen=True)
+class MBarrierView:
+    """One mbarrier of a ring (or the only one)."""
+
+    ring: m.MBarrier
+    index: Optional[Expr] = None
+
+    def ref(self) -> m.BarRef:
+        return m.BarRef(barrier=self.ring.name, index=self.index)
+
+
+class MBarrierRing(MBarrierView):
+    """Handle for a declared ring of mbarriers; index it with the stage: ``full[s]``."""
+
+    def __getitem__(self, index: ExprLike) -> MBarrierView:
+        return MBarrierView(self.ring, as_expr(index))
+
+    @property
+    def name(self) -> str:
+        return self.ring.name
 
 
 @dataclass(frozen=True)
@@ -421,6 +443,7 @@ class Kernel:
         self._stages: list[m.StageBuffer] = []
         self._roles: list[m.Role] = []
         self._warp_grids: list[m.WarpGrid] = []
+        self._mbarriers: list[m.MBarrier] = []
         self._frames: list[_Frame] = [_Frame("kernel", [])]
         self._last_if: Optional[list] = None
 
@@ -468,6 +491,18 @@ class Kernel:
                 k.load_tile(As[1], "A", 1)
         """
         return Var(name=NUM_K_TILES)
+
+    @property
+    def k_done(self) -> Expr:
+        """The K steps this block ran for its earlier output tiles (persistent grids; 0 otherwise):
+        ``k_done + kt`` numbers the block's K steps across tiles, as a ring of mbarriers needs.
+
+        Example::
+
+            with k.tiles(), k.k_loop() as kt:
+                step = k.k_done + kt
+        """
+        return Var(name=K_DONE)
 
     @property
     def mma_variant(self) -> Literal["AB", "ABt"]:
@@ -519,6 +554,7 @@ class Kernel:
             ("register tile", self._registers),
             ("stage buffer", self._stages),
             ("role", self._roles),
+            ("mbarrier", self._mbarriers),
         ):
             earlier = next((item for item in items if item.name == name), None)
             if earlier is not None:
@@ -528,7 +564,16 @@ class Kernel:
                 )
 
     @_user_errors
-    def shared(self, name: str, rows: int, cols: int, *, buffers: int = 1, dtype: m.Dtype = "bf16") -> SharedTile:
+    def shared(
+        self,
+        name: str,
+        rows: int,
+        cols: int,
+        *,
+        buffers: int = 1,
+        dtype: m.Dtype = "bf16",
+        layout: Literal["kittens", "tma"] = "kittens",
+    ) -> SharedTile:
         """Declare a shared tile ``st_bf<rows, cols>`` (``st_fl`` for f32), ``buffers`` deep.
 
         Args:
@@ -537,13 +582,17 @@ class Kernel:
             cols: columns of one buffer.
             buffers: pipeline depth: ``As[i]`` is buffer i (an expression, e.g. ``As[kt % 2]``).
             dtype: ``"bf16"`` or ``"f32"``.
+            layout: ``"kittens"`` (the runtime's st), or ``"tma"``: a ``tg::tma_tile`` in the
+                128-byte swizzle that TMA loads write and wgmma reads (sm_90a).
 
         Example::
 
             Ws = k.shared("Ws", 128, 32, buffers=3)
             k.load_tile(Ws[0], "A", 0)
         """
-        tile = m.SharedTile(name=name, rows=rows, cols=cols, dtype=dtype, buffers=buffers, loc=_caller_loc())
+        tile = m.SharedTile(
+            name=name, rows=rows, cols=cols, dtype=dtype, buffers=buffers, layout=layout, loc=_caller_loc()
+        )
         self._claim(tile.name)
         self._shared.append(tile)
         return SharedTile(tile)
@@ -691,6 +740,26 @@ class Kernel:
         self._claim(buffer.name)
         self._stages.append(buffer)
         return StageBuffer(buffer)
+
+    @_user_errors
+    def mbarrier(self, name: str, *, arrivals: int, count: int = 1) -> MBarrierRing:
+        """Declare ``count`` mbarriers (a ring, one per stage; sm_90a) that each complete a phase
+        after ``arrivals`` arrivals and the transaction bytes those arrivals announced.
+
+        Args:
+            name: the C++ name of the ring (``tg::mbarrier name[count]``).
+            arrivals: arrivals per phase: one per wave that runs ``k.arrive`` (one inside ``k.one_thread()``).
+            count: barriers in the ring, one per pipeline stage; index it: ``full[s]``.
+
+        Example::
+
+            full = k.mbarrier("full", arrivals=1, count=2)
+            empty = k.mbarrier("empty", arrivals=4, count=2)
+        """
+        ring = m.MBarrier(name=name, count=count, arrivals=arrivals, loc=_caller_loc())
+        self._claim(ring.name)
+        self._mbarriers.append(ring)
+        return MBarrierRing(ring)
 
     @_user_errors
     def role(self, name: str, warps: range, *, max_registers: Optional[int] = None) -> Role:
@@ -1001,6 +1070,150 @@ class Kernel:
             m.GroupStore(src=src.ref(), row=r, col=c, group_size=group or self._current_group(), loc=_caller_loc())
         )
 
+    # -- Hopper: TMA, mbarriers, wgmma (sm_90a) ---------------------------------------------------
+    @staticmethod
+    def tile_bytes(*tiles: SharedLike) -> int:
+        """Bytes of one buffer of each shared tile: what TMA loads of them bring to a barrier.
+
+        Args:
+            tiles: the shared tiles (or buffers) a phase's TMA loads fill.
+
+        Example::
+
+            full = k.mbarrier("full", arrivals=1, count=2)
+            k.arrive(full[0], expect_bytes=k.tile_bytes(As, Bs))
+        """
+        return sum(t.tile.rows * t.tile.cols * (2 if t.tile.dtype == "bf16" else 4) for t in tiles)
+
+    def tma_load(
+        self,
+        dst: SharedLike,
+        src: Literal["A", "B"],
+        k: ExprLike = 0,
+        *,
+        barrier: MBarrierView,
+        row: Optional[ExprLike] = None,
+        col: Optional[ExprLike] = None,
+    ) -> None:
+        """TMA: this block's A or B tile at K step ``k`` -> ``dst`` (coordinates derived as in
+        ``load_tile``); its bytes complete ``barrier``'s phase. Run it inside ``one_thread()``.
+
+        Args:
+            dst: a ``layout="tma"`` shared tile (buffer).
+            src: ``"A"`` or ``"B"``.
+            k: the K step.
+            barrier: the mbarrier whose phase the loaded bytes complete (announced by ``k.arrive``).
+            row: the tile row in the global matrix instead of the derived one.
+            col: the tile column instead of the derived one.
+
+        Example::
+
+            full = k.mbarrier("full", arrivals=1, count=2)
+            k.tma_load(As[0], "A", 0, barrier=full[0])
+        """
+        r, c = self._operand_coords(dst.tile.rows, dst.tile.cols, src, k, (0, 0), row, col)
+        self._emit(m.TmaLoad(dst=dst.ref(), src=src, row=r, col=c, barrier=barrier.ref(), loc=_caller_loc()))
+
+    def arrive(self, barrier: MBarrierView, *, expect_bytes: int = 0) -> None:
+        """One arrival per wave (one in total inside ``one_thread()``); ``expect_bytes`` also
+        announces the bytes of the TMA loads that complete this phase (``k.tile_bytes(...)``).
+
+        Args:
+            barrier: the mbarrier (``ring[i]``).
+            expect_bytes: transaction bytes this arrival announces (0: a plain arrival).
+
+        Example::
+
+            empty = k.mbarrier("empty", arrivals=4, count=2)
+            k.arrive(empty[0])
+        """
+        self._emit(m.Arrive(barrier=barrier.ref(), expect_bytes=expect_bytes, loc=_caller_loc()))
+
+    def wait_barrier(self, barrier: MBarrierView, parity: ExprLike) -> None:
+        """Wait until ``barrier``'s phase of parity ``parity`` (its use count % 2) has completed.
+
+        Args:
+            barrier: the mbarrier (``ring[i]``).
+            parity: the n-th use of a barrier waits on ``n % 2``; a producer's first pass over fresh
+                empty barriers waits on ``(n + 1) % 2``, which passes at once.
+
+        Example::
+
+            full = k.mbarrier("full", arrivals=1, count=2)
+            k.wait_barrier(full[0], 0)
+        """
+        self._emit(m.WaitBarrier(barrier=barrier.ref(), parity=as_expr(parity), loc=_caller_loc()))
+
+    def wgmma(self, d: RegLike, a: SharedLike, b: SharedLike, *, a_slice: ExprLike) -> None:
+        """wgmma over the running warpgroup: ``d`` += rows ``64 * a_slice`` .. of ``a`` @ ``b``
+        (``b`` K x N, or N x K for ``b_layout="nk"``); asynchronous until ``wgmma_wait``.
+
+        Args:
+            d: the accumulator: each wave's f32 16 x N slice of the warpgroup's 64 x N.
+            a: a ``layout="tma"`` tile of A (whole 64-row slices x K).
+            b: a ``layout="tma"`` tile of B.
+            a_slice: which 64-row slice of ``a`` this warpgroup multiplies.
+
+        Example::
+
+            d = k.accumulator("d", 16, 128)
+            k.wgmma(d, As[0], Bs[0], a_slice=0)
+        """
+        self._emit(
+            m.Wgmma(
+                variant=self.mma_variant,
+                d=_reg_ref(d),
+                a=a.ref(),
+                a_slice=as_expr(a_slice),
+                b=b.ref(),
+                loc=_caller_loc(),
+            )
+        )
+
+    def wgmma_wait(self, d: RegLike, pending: int = 0) -> None:
+        """Wait until at most ``pending`` wgmma groups of this wave are in flight; ``d`` may be read
+        after it.
+
+        Args:
+            d: the accumulator the waited-for wgmmas write.
+            pending: wgmma groups (``k.wgmma`` calls) that may stay in flight.
+
+        Example::
+
+            d = k.accumulator("d", 16, 128)
+            k.wgmma_wait(d, 0)
+        """
+        self._emit(m.WgmmaWait(pending=pending, d=_reg_ref(d), loc=_caller_loc()))
+
+    def proxy_fence(self) -> None:
+        """``fence.proxy.async``: this wave's ordinary shared writes become visible to TMA / wgmma.
+
+        Example::
+
+            k.store_shared(Cs, acc[0])
+            k.proxy_fence()
+        """
+        self._emit(m.ProxyFence(loc=_caller_loc()))
+
+    @contextlib.contextmanager
+    def one_thread(self) -> Iterator[None]:
+        """The body runs on lane 0 of the first wave of the enclosing role: TMA loads, and the
+        arrival that announces their bytes.
+
+        Example::
+
+            with producers, k.one_thread():
+                k.proxy_fence()
+        """
+        loc = _caller_loc()
+        self._frames.append(
+            _Frame("one_thread", [], make=lambda body: m.OneThread(body=body, loc=loc), role=self._frames[-1].role)
+        )
+        try:
+            yield
+        finally:
+            self._close_block()
+
     def sync(self) -> None:
         """Block-wide barrier: every warp's shared-memory writes before it are visible after it.
 
@@ -1219,6 +1432,7 @@ class Kernel:
             stages=list(self._stages),
             roles=list(self._roles),
             body=body,
+            mbarriers=list(self._mbarriers),
             edge=self.edge,
             loc=self._loc,
             warp_grids=list(self._warp_grids),
@@ -1259,7 +1473,7 @@ class Kernel:
         return self.launch.num_warps
 
     def _check_fresh_var(self, var: str) -> None:
-        if var in (WARP, BLOCK_ROW, BLOCK_COL, NUM_K_TILES):
+        if var in (WARP, BLOCK_ROW, BLOCK_COL, NUM_K_TILES, K_DONE):
             raise BuildError(
                 f"`{var}` is a builtin schedule variable",
                 fix="pick another loop variable name (`var=...`), e.g. `i`",

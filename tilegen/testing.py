@@ -170,6 +170,19 @@ EXAMPLE_FAMILIES: dict[str, Family] = {
         },
         valid=lambda p: p["k_step"] % p["dot_slice"] == 0,
     ),
+    # Two or three stages, or one block walking every tile: the 4 K steps of a mutant's problem
+    # refill each stage, so a broken release shows.
+    "hopper_tma_wgmma": Family(
+        {
+            "block_n": (128, 256),
+            "stages": (2, 3, 4),
+            "super_m": (1, 8),
+            "blocks": (1, 132),
+            "c_dtype": _C_DTYPES,
+            "b_layout": ("kn", "nk"),
+        },
+        valid=lambda p: p["stages"] < 4 or p["blocks"] == 1,
+    ),
 }
 
 
@@ -199,10 +212,26 @@ def _family(module: ModuleType) -> Family:
     return Family(choices)
 
 
-def schedule_params(example: Union[str, ModuleType], *, target: str = "gfx942") -> st.SearchStrategy[dict[str, Any]]:
+def example_target(example: Union[str, ModuleType]) -> str:
+    """The target an example family is checked on: the first of its module's ``TARGETS`` (an
+    example written for some targets only, e.g. sm_90a's TMA / wgmma), else gfx942."""
+    targets = getattr(load_example(example), "TARGETS", None)
+    return targets[0] if targets else "gfx942"
+
+
+def example_runs_on(example: Union[str, ModuleType], target: str) -> bool:
+    """Whether an example is written for ``target`` (no ``TARGETS`` in its module: every target)."""
+    targets = getattr(load_example(example), "TARGETS", None)
+    return targets is None or target in targets
+
+
+def schedule_params(
+    example: Union[str, ModuleType], *, target: Optional[str] = None
+) -> st.SearchStrategy[dict[str, Any]]:
     """Valid ``kernel(**params)`` arguments of an example family whose tiles fit ``target``'s
-    shared memory."""
+    shared memory (default: ``example_target``)."""
     module = load_example(example)
+    target = target or example_target(module)
     family = _family(module)
 
     def fits(params: dict[str, Any]) -> bool:
@@ -221,7 +250,7 @@ def schedule_cases(
     draw: st.DrawFn,
     example: Union[str, ModuleType],
     *,
-    target: str = "gfx942",
+    target: Optional[str] = None,
     max_tiles: Optional[int] = None,
     max_k_tiles: Optional[int] = None,
     min_k_tiles: int = 1,
@@ -464,7 +493,7 @@ class Mutation:
                         continue
                 if isinstance(op, m.If):
                     op = op.model_copy(update={"then": rewrite(op.then), "orelse": rewrite(op.orelse)})
-                elif isinstance(op, (m.For, m.RoleBranch, m.ForTiles, m.Cluster)):
+                elif isinstance(op, (m.For, m.RoleBranch, m.ForTiles, m.Cluster, m.OneThread)):
                     op = op.model_copy(update={"body": rewrite(op.body)})
                 out.append(op)
             return out
@@ -592,6 +621,74 @@ MUTATIONS: dict[str, Mutation] = {
         ),
     )
 }
+
+
+# -- Hopper (sm_90a) mutations: mbarrier / TMA / wgmma protocol bugs (issue 11) --------------------
+
+
+def _flip_parity(op: m.Stmt) -> list[m.Stmt]:
+    assert isinstance(op, m.WaitBarrier)
+    return [op.model_copy(update={"parity": (op.parity + 1) % 2})]
+
+
+def _expect_more(op: m.Stmt) -> list[m.Stmt]:
+    assert isinstance(op, m.Arrive)
+    return [op.model_copy(update={"expect_bytes": op.expect_bytes + 512})]
+
+
+def _split_warpgroup(op: m.Stmt) -> list[m.Stmt]:
+    return [m.If(cond=(_WARP % 4).ne(3), then=[op], loc=op.loc)]
+
+
+HOPPER_MUTATIONS: dict[str, Mutation] = {
+    mutation.name: mutation
+    for mutation in (
+        Mutation(
+            "mbarrier_parity_flipped",
+            "an mbarrier wait on the other phase parity",
+            _is_(m.WaitBarrier),
+            lambda kernel, op: _flip_parity(op),
+        ),
+        Mutation(
+            "mbarrier_wait_dropped",
+            "an mbarrier wait left out (a consumer reading a stage before its full barrier, or a producer "
+            "refilling one before its empty barrier)",
+            _is_(m.WaitBarrier),
+            lambda kernel, op: [],
+        ),
+        Mutation(
+            "mbarrier_arrive_dropped",
+            "an mbarrier arrival left out (the arrival count is never reached)",
+            _is_(m.Arrive),
+            lambda kernel, op: [],
+        ),
+        Mutation(
+            "expect_bytes_off",
+            "an arrival announcing more transaction bytes than its TMA loads bring",
+            lambda kernel, op: isinstance(op, m.Arrive) and op.expect_bytes > 0,
+            lambda kernel, op: _expect_more(op),
+        ),
+        Mutation(
+            "wgmma_wait_dropped",
+            "a wgmma wait left out (the stage is released while the wgmma still reads it)",
+            _is_(m.WgmmaWait),
+            lambda kernel, op: [],
+        ),
+        Mutation(
+            "proxy_fence_dropped",
+            "the proxy fence after ordinary shared writes that wgmma / TMA read left out",
+            _is_(m.ProxyFence),
+            lambda kernel, op: [],
+        ),
+        Mutation(
+            "wgmma_by_part_of_a_warpgroup",
+            "a wgmma run by 3 of its warpgroup's 4 waves",
+            _is_(m.Wgmma),
+            lambda kernel, op: _split_warpgroup(op),
+        ),
+    )
+}
+MUTATIONS.update(HOPPER_MUTATIONS)
 
 
 #: Bugs only where the planted site is tight: a wait that leaves one more load in flight is wrong

@@ -26,6 +26,7 @@ from ir import models as m
 from ir.expr import (
     BLOCK_COL,
     BLOCK_ROW,
+    K_DONE,
     NUM_K_TILES,
     WARP,
     Arith,
@@ -57,7 +58,13 @@ EXTENSION_NOTE = "tilegen extensions (not in HipKittens; docs/hipkittens-compat.
 _EXTENSION_CALL = re.compile(r"\btg::(\w+)")
 
 #: C++ names of the schedule's builtin variables; loop variables keep their own names.
-BUILTIN_NAMES = {WARP: "warp_id", BLOCK_ROW: BLOCK_ROW, BLOCK_COL: BLOCK_COL, NUM_K_TILES: NUM_K_TILES}
+BUILTIN_NAMES = {
+    WARP: "warp_id",
+    BLOCK_ROW: BLOCK_ROW,
+    BLOCK_COL: BLOCK_COL,
+    NUM_K_TILES: NUM_K_TILES,
+    K_DONE: K_DONE,
+}
 
 
 
@@ -191,8 +198,14 @@ _LEAF_KINDS = (
     "store_shared",
     "group_store",
     "barrier",
+    "tma_load",
+    "arrive",
+    "wait_barrier",
+    "wgmma",
+    "wgmma_wait",
+    "proxy_fence",
 )
-_CONTROL_KINDS = ("for", "if", "role", "for_tiles", "cluster")
+_CONTROL_KINDS = ("for", "if", "role", "for_tiles", "cluster", "one_thread")
 #: Every op kind of the IR this emitter turns into code (tests compare it with ir.models.Stmt).
 HANDLED_KINDS = frozenset(_LEAF_KINDS + _CONTROL_KINDS)
 
@@ -229,6 +242,9 @@ class _Emitter:
         self.plan = plan(kernel, self.semantics)
         self.budget_in_branch = self.plan.budget_in_branch
         self.hoisted = self.plan.hoisted
+        self.one_thread_first, self.in_one_thread = _one_thread_sites(kernel)
+        #: One tensor map per TMA-loaded shared tile: (globals member, tile type, operand).
+        self.tma_maps = _tensor_maps(kernel)
 
     # -- expressions -----------------------------------------------------------------------------
     def _cpp(self, expr: Expr) -> str:
@@ -315,7 +331,11 @@ class _Emitter:
         nodes: list[Node] = []
         if kernel.shared:
             shared = [
-                {"type": self._shared_type(t.name, t.rows, t.cols, t.dtype), "name": t.name, "buffers": t.buffers}
+                {
+                    "type": _tma_type(t) if t.layout == "tma" else self._shared_type(t.name, t.rows, t.cols, t.dtype),
+                    "name": t.name,
+                    "buffers": t.buffers,
+                }
                 for t in kernel.shared
             ]
             nodes.append(
@@ -323,7 +343,20 @@ class _Emitter:
                     "shared",
                     f"Shared tiles: {dynamic_shared_memory(kernel, self.target)} bytes of dynamic shared memory "
                     f"({where(t.loc for t in kernel.shared)})",
+                    extension=any(t.layout == "tma" for t in kernel.shared),
                     items=shared,
+                )
+            )
+        if kernel.mbarriers:
+            self.uses_extensions = True
+            rings = [{"name": r.name, "count": r.count, "arrivals": r.arrivals} for r in kernel.mbarriers]
+            nodes.append(
+                Node(
+                    "mbarriers",
+                    "mbarriers: one thread sets each one's arrival count, fences the initialisation for the TMA "
+                    f"unit, and a block barrier publishes them ({where(r.loc for r in kernel.mbarriers)})",
+                    extension=True,
+                    items=rings,
                 )
             )
         nodes += self._decl_nodes(kernel_scope, "Register tiles of every wave")
@@ -361,6 +394,7 @@ class _Emitter:
             "launch_bounds_min": launch_bounds_min(launch, self.target),
             "dim_constants": self.dims.constants,
             "vendor": self.target.vendor,
+            "tma_maps": self.tma_maps,
         }
 
     def _scalars(self) -> list[dict[str, str]]:
@@ -378,7 +412,7 @@ class _Emitter:
         for expr, name in self.grid_names:
             if name in self.used_grid_names:
                 scalars.append({"name": name, "value": to_cpp(expr, BUILTIN_NAMES)})
-        if NUM_K_TILES in used:
+        if NUM_K_TILES in used or (K_DONE in used and self.persistent):  # k_done counts in K steps
             scalars.append({"name": NUM_K_TILES, "value": "g.a.cols() / K_STEP"})
         return scalars
 
@@ -430,6 +464,13 @@ class _Emitter:
             )
         if isinstance(op, m.Cluster):
             return self._cluster(op)
+        if isinstance(op, m.OneThread):
+            return Node(
+                "one_thread",
+                f"One thread (lane 0 of wave {self.one_thread_first[id(op)]}) issues these ({where([op.loc])})",
+                body=self._body(op.body),
+                info={"warp": self.one_thread_first[id(op)]},
+            )
         assert isinstance(op, m.RoleBranch)
         role = self.kernel.role(op.role)
         inner: list[Node] = []
@@ -494,6 +535,11 @@ class _Emitter:
         comment = f"Output tile: {order.description} ({where([op.loc])})"
         setup = _block_order_lines(order.grid + order.first_tile)
         coords = _block_order_lines(order.coords)
+        if any(K_DONE in free_vars(e) for inner in m.walk(op.body) for e in self.semantics.of(inner).exprs):
+            # The K steps of this block's earlier tiles: numbers its K steps across tiles (mbarrier rings).
+            done = f"(tile_id - {order.first_name}) / static_cast<int>(gridDim.x)"
+            value = f"{done} * {NUM_K_TILES}" if self.persistent else "0"
+            coords.append({"kind": "let", "name": K_DONE, "value": value, "mutable": False})
         body = self._body(op.body)
         if order.kind == "persistent":
             return [
@@ -606,6 +652,26 @@ class _Emitter:
             tiles = _names_listed(op.src.tile for op in ops)
             groups = _names_listed(str(op.group_size) for op in ops)
             return f"Epilogue, shared -> global: C = alpha * {tiles} + beta * C; groups of {groups} waves"
+        if kind == "tma_load":
+            moves = _names_listed(f"{op.src} -> {op.dst.tile}" for op in ops)
+            bars = _names_listed(op.barrier.barrier for op in ops)
+            return f"TMA global -> shared: {moves}; the bytes sign in on {bars}"
+        if kind == "arrive":
+            parts = [
+                f"{op.barrier.barrier}" + (f" expecting {op.expect_bytes} bytes" if op.expect_bytes else "")
+                for op in ops
+            ]
+            return "Arrive on " + _names_listed(parts)
+        if kind == "wait_barrier":
+            return "Wait for the phase of " + _names_listed(op.barrier.barrier for op in ops)
+        if kind == "wgmma":
+            parts = [f"{op.d.tile} += {op.a.tile} @ {op.b.tile}{'^T' if op.variant == 'ABt' else ''}" for op in ops]
+            return "wgmma, asynchronous until a wgmma wait: " + _names_listed(parts)
+        if kind == "wgmma_wait":
+            pending = _names_listed(str(op.pending) for op in ops)
+            return f"Wait until at most {pending} of this wave's wgmma groups are in flight"
+        if kind == "proxy_fence":
+            return "Make this wave's ordinary shared writes visible to TMA and wgmma"
         if kind == "barrier":
             return "Block barrier"
         if kind == "barrier_divergent":
@@ -690,6 +756,41 @@ class _Emitter:
             return self._group_store(op)
         if isinstance(op, m.Barrier):
             return {"kind": "barrier", "extension": not self.plan.aligned_barrier(op)}
+        if isinstance(op, m.TmaLoad):
+            return {
+                "kind": "tma_load",
+                "extension": True,
+                "dst": self._shared(op.dst, op.loc),
+                "map": _map_member(op.dst.tile),
+                "bar": self._bar(op.barrier),
+                "row": self._cpp(op.row),
+                "col": self._cpp(op.col),
+            }
+        if isinstance(op, m.Arrive):
+            return {
+                "kind": "arrive",
+                "extension": True,
+                "bar": self._bar(op.barrier),
+                "bytes": op.expect_bytes,
+                "per_wave": id(op) not in self.in_one_thread,
+            }
+        if isinstance(op, m.WaitBarrier):
+            parity = self._cpp(op.parity)
+            return {"kind": "wait_barrier", "extension": True, "bar": self._bar(op.barrier), "parity": parity}
+        if isinstance(op, m.Wgmma):
+            return {
+                "kind": "wgmma",
+                "extension": True,
+                "call": f"mma_{op.variant}",
+                "d": self._reg(op.d, op.loc),
+                "a": self._shared(op.a, op.loc),
+                "slice": self._cpp(op.a_slice),
+                "b": self._shared(op.b, op.loc),
+            }
+        if isinstance(op, m.WgmmaWait):
+            return {"kind": "wgmma_wait", "extension": True, "pending": op.pending, "d": self._reg(op.d, op.loc)}
+        if isinstance(op, m.ProxyFence):
+            return {"kind": "proxy_fence", "extension": True}
         raise NotImplementedError(f"the HIP emitter has no code for op kind `{op.kind}` ({op.loc})")
 
     def _group_store(self, op: m.GroupStore) -> dict[str, Any]:
@@ -718,6 +819,12 @@ class _Emitter:
         }
 
     # -- references ----------------------------------------------------------------------------
+    def _bar(self, ref: m.BarRef) -> str:
+        ring = self.kernel.mbarrier(ref.barrier)
+        if ring.count == 1 and ref.index is None:
+            return f"{ring.name}[0]"
+        return f"{ring.name}[{self._cpp(ref.index if ref.index is not None else Const(value=0))}]"
+
     def _reg(self, ref: m.RegRef, loc: m.SourceLoc) -> str:
         tile = self.kernel.register_tile(ref.tile)
         if spurious_index(self.kernel, ref) or missing_index(self.kernel, ref):
@@ -965,6 +1072,43 @@ class _Dims:
             if known == value:
                 return name
         return str(value)
+
+
+def _tma_type(tile: m.SharedTile) -> str:
+    return f"tg::tma_tile_{'bf' if tile.dtype == 'bf16' else 'fl'}<{tile.rows}, {tile.cols}>"
+
+
+def _map_member(tile: str) -> str:
+    return f"tma_{tile}"
+
+
+def _tensor_maps(kernel: m.Kernel) -> list[dict[str, str]]:
+    """The tensor maps dispatch() makes on the host, one per shared tile TMA loads into."""
+    maps: dict[str, dict[str, str]] = {}
+    for op in m.walk(kernel.body):
+        if isinstance(op, m.TmaLoad) and op.dst.tile not in maps:
+            tile = kernel.shared_tile(op.dst.tile)
+            maps[tile.name] = {"member": _map_member(tile.name), "type": _tma_type(tile), "src": op.src.lower()}
+    return list(maps.values())
+
+
+def _one_thread_sites(kernel: m.Kernel) -> tuple[dict[int, int], set[int]]:
+    """For each OneThread block (by id): the wave whose lane 0 runs it (the first of the enclosing
+    role); and the ids of every op inside one."""
+    first: dict[int, int] = {}
+    inside: set[int] = set()
+
+    def visit(body: list[m.Stmt], role_first: int) -> None:
+        for op in body:
+            if isinstance(op, m.OneThread):
+                first[id(op)] = role_first
+                inside.update(id(inner) for inner in m.walk(op.body))
+            here = kernel.role(op.role).first if isinstance(op, m.RoleBranch) else role_first
+            for child in m.children(op):
+                visit(child, here)
+
+    visit(kernel.body, 0)
+    return first, inside
 
 
 def _block_order_lines(statements: Iterable[Any]) -> list[dict[str, Any]]:

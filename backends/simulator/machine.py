@@ -265,6 +265,11 @@ class BlockRun:
     # -- phases -----------------------------------------------------------------------------------
     def execute(self) -> None:
         try:
+            if self.kernel.mbarriers:  # waves meet at mbarrier phases: backends/simulator/mbarriers.py
+                from backends.simulator.mbarriers import run_block
+
+                run_block(self)
+                return
             self._run_phases()
         except Hazard as hazard:
             # Once barrier counts differ, phases stop lining up and later findings are echoes of it.

@@ -19,6 +19,10 @@ def shared_text(ref: m.SharedRef) -> str:
     return ref.tile if ref.buffer is None else f"{ref.tile}[{to_text(ref.buffer)}]"
 
 
+def bar_text(ref: m.BarRef) -> str:
+    return ref.barrier if ref.index is None else f"{ref.barrier}[{to_text(ref.index)}]"
+
+
 def _coords(row: m.Expr, col: m.Expr) -> str:  # type: ignore[name-defined]
     return f"{{0, 0, {to_text(row)}, {to_text(col)}}}"
 
@@ -84,6 +88,24 @@ def describe(op: m.Stmt, kernel: m.Kernel) -> str:
         return f"role {op.role} (warps {warps})"
     if isinstance(op, m.ForTiles):
         return "for each output tile of the block"
+    if isinstance(op, m.TmaLoad):
+        where_to = f"{bar_text(op.barrier)}, {to_text(op.row)}, {to_text(op.col)}"
+        return f"tg::tma::load_async({shared_text(op.dst)}, g.tma_{op.dst.tile}, {where_to})"
+    if isinstance(op, m.Arrive):
+        if op.expect_bytes:
+            return f"tg::arrive_expect_tx({bar_text(op.barrier)}, {op.expect_bytes})"
+        return f"tg::arrive({bar_text(op.barrier)})"
+    if isinstance(op, m.WaitBarrier):
+        return f"tg::wait({bar_text(op.barrier)}, {to_text(op.parity)})"
+    if isinstance(op, m.Wgmma):
+        args = f"{reg_text(op.d)}, {shared_text(op.a)}, {to_text(op.a_slice)}, {shared_text(op.b)}"
+        return f"tg::wgmma::mma_{op.variant}({args})"
+    if isinstance(op, m.WgmmaWait):
+        return f"tg::wgmma::wait<{op.pending}>({reg_text(op.d)})"
+    if isinstance(op, m.ProxyFence):
+        return "tg::fence_proxy_async()"
+    if isinstance(op, m.OneThread):
+        return "one thread (lane 0 of the role's first wave)"
     return type(op).__name__  # pragma: no cover - every op kind is handled above
 
 

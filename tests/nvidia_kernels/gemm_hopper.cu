@@ -23,6 +23,17 @@ using namespace kittens;
 #ifndef TG_STAGES
 #define TG_STAGES 4
 #endif
+#ifndef TG_GROUP_M
+#define TG_GROUP_M 8
+#endif
+// Measurement variants (wrong results on purpose): TG_SKIP_STORE leaves the epilogue's global
+// stores out, TG_SKIP_MMA the wgmmas (the loads and barriers stay), to see where the time goes.
+#ifndef TG_SKIP_STORE
+#define TG_SKIP_STORE 0
+#endif
+#ifndef TG_SKIP_MMA
+#define TG_SKIP_MMA 0
+#endif
 #ifndef TG_MODULE_NAME
 #define TG_MODULE_NAME gemm_hopper
 #endif
@@ -33,7 +44,7 @@ constexpr int K_STEP = 64;
 constexpr int STAGES = TG_STAGES;
 constexpr int NUM_WARPS = 12;
 constexpr int NUM_THREADS = NUM_WARPS * kittens::WARP_THREADS;
-constexpr int GROUP_M = 8;
+constexpr int GROUP_M = TG_GROUP_M;
 constexpr int PERSISTENT_BLOCKS = 132;
 
 using _gl_A = gl<bf16, -1, -1, -1, -1>;
@@ -122,7 +133,9 @@ __global__ __launch_bounds__(NUM_THREADS, 1) void gemm_hopper_kernel(const __gri
             for (int kt = 0; kt < num_k_tiles; ++kt, ++step) {
                 const int s = step % STAGES;
                 tg::wait(full[s], (step / STAGES) & 1);
-#if TG_B_NK
+#if TG_SKIP_MMA
+                tg::wgmma::commit_group();
+#elif TG_B_NK
                 tg::wgmma::mma_ABt(acc, As[s], slice, Bs[s]);
 #else
                 tg::wgmma::mma_AB(acc, As[s], slice, Bs[s]);
@@ -146,6 +159,9 @@ __global__ __launch_bounds__(NUM_THREADS, 1) void gemm_hopper_kernel(const __gri
                 mul(c_prev, c_prev, g.beta);
                 add(acc, acc, c_prev);
             }
+#if TG_SKIP_STORE
+            if (acc.tiles[0][0].data[0].x == 12345.f)  // keeps the accumulators live
+#endif
             store(g.c, acc, {0, 0, block_row * (BLOCK_M / 16) + warp_id - 4, block_col});
         }
     }

@@ -20,6 +20,7 @@ from ir.validate.rules import (
     collectives,
     coverage,
     index_form,
+    mbarriers,
     races,
     reachability,
     registers,
@@ -91,4 +92,14 @@ RULES: list[Rule] = [
     Rule("accumulators.missing-k", accumulators.check_missing_k, needs_trace=True),
     Rule("accumulators.store-position", accumulators.check_store_position, needs_trace=True),
     Rule("registers.wasted", registers.check_wasted, needs_trace=True),
+    # Hopper: TMA, mbarriers, wgmma (ir/validate/rules/mbarriers.py)
+    Rule("hopper.target", mbarriers.check_target),
+    Rule("hopper.operands", mbarriers.check_operands),
+    Rule("hopper.warpgroup", mbarriers.check_warpgroups, needs_trace=True),
+    Rule("mbarrier.hang", mbarriers.check_hang, needs_trace=True),
+    Rule("mbarrier.expect-bytes", mbarriers.check_expect_bytes, needs_trace=True),
+    Rule("mbarrier.read-before-wait", mbarriers.check_read_before_wait, needs_trace=True),
+    Rule("mbarrier.refill-before-release", mbarriers.check_refill_before_release, needs_trace=True),
+    Rule("mbarrier.release-before-complete", mbarriers.check_release_before_complete, needs_trace=True),
+    Rule("hopper.proxy-fence", mbarriers.check_proxy_fence, needs_trace=True),
 ]

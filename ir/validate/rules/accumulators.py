@@ -400,6 +400,12 @@ class _Flow:
         if isinstance(op, m.Mma):
             state.regs[self.key(event, op.d)] = self.mma(wave, state, event)
             return
+        if isinstance(op, m.Wgmma):
+            # wgmma reads TMA-loaded stages ordered by mbarrier phases, not block-barrier phases:
+            # its operands' timing is ir/validate/rules/mbarriers.py's; K coverage of the loads is
+            # runtime-shapes.k-coverage's. The accumulator is not tracked further here.
+            state.regs[self.key(event, op.d)] = None
+            return
         if isinstance(op, m.Store):
             self.store(wave, state.regs.get(self.key(event, op.src)), event)
             return

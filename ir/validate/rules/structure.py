@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ir import models as m
 from ir.diagnostics import Diagnostic, format_waves
-from ir.expr import BLOCK_COL, BLOCK_ROW, BUILTIN_VARS, NUM_K_TILES, WARP, free_vars, to_text
+from ir.expr import BLOCK_COL, BLOCK_ROW, BUILTIN_VARS, K_DONE, NUM_K_TILES, WARP, free_vars, to_text
 from ir.names import name_problem, rename_hint
 from ir.semantics import missing_index, missing_index_fix, spurious_index
 from ir.validate.context import ValidationContext
@@ -186,7 +186,7 @@ def check_variables(ctx: ValidationContext) -> list[Diagnostic]:
                     )
                 inner = defined | {op.var}
             elif isinstance(op, m.ForTiles):
-                inner = defined | {BLOCK_ROW, BLOCK_COL}
+                inner = defined | {BLOCK_ROW, BLOCK_COL, K_DONE}
             for child in m.children(op):
                 visit(child, inner)
 
@@ -258,6 +258,7 @@ def check_names(ctx: ValidationContext) -> list[Diagnostic]:
     named += [("shared tile", t.name, t.loc) for t in kernel.shared]
     named += [("register tile", t.name, t.loc) for t in kernel.registers]
     named += [("stage buffer", t.name, t.loc) for t in kernel.stages]
+    named += [("mbarrier", t.name, t.loc) for t in kernel.mbarriers]
     named += [("loop variable", op.var, op.loc) for op in ctx.ops if isinstance(op, m.For)]
     for what, name, loc in named:
         problem = name_problem(name)
