@@ -463,7 +463,7 @@ def test_the_three_liner_sizes_make_persistent_blocks_wrap() -> None:
     with pytest.raises(AssertionError, match="differs from the float64 reference"):
         check_indexing(h100("zero-once"), alpha=1.0, beta=0.0)
     report = check_indexing(h100(), alpha=1.0, beta=0.0)
-    assert "capped to 2 blocks" in str(report)
+    assert "capped to 2 blocks" in str(report) and "wrap-around" in str(report)
 
 
 def test_an_index_with_a_fixed_bound_may_not_grow_with_the_problem() -> None:

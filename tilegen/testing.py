@@ -366,11 +366,16 @@ def check_indexing(
             raise ValueError("check_indexing: pass all of M, N, K, or none for the covering default")
         default = covering_problem(kernel)
         M, N, K = default.m, default.n, default.k
-    capped = capped_kernel(kernel)
-    if capped is not kernel:
-        notes = f"persistent launch capped to {capped.launch.persistent_blocks} blocks (each walks several tiles)"
+        covered = f"the covering problem of the validator's {checked_sizes(kernel).describe()}"
     else:
-        notes = ""
+        covered = ""
+    capped = capped_kernel(kernel)
+    capping = (
+        f"persistent launch capped to {capped.launch.persistent_blocks} blocks (each walks several tiles)"
+        if capped is not kernel
+        else ""
+    )
+    notes = "; ".join(part for part in (capping, covered) if part)
     kernel_run = capped
     gen = torch.Generator().manual_seed(seed)
     a = a if a is not None else torch.randn((M, K), generator=gen).to(torch.bfloat16)
