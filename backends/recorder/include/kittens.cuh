@@ -50,6 +50,10 @@
 #define __global__
 #define __device__
 #define __host__
+// The emitted AMD code's TG_WAIT_SHARED_LOADS() is an s_waitcnt under HipKittens and nothing under
+// the bundled runtime; this header stands in for the bundled runtime (no lanes, nothing to wait for).
+#define TILEGEN_BUNDLED_RUNTIME 1
+
 #define __shared__
 #define __grid_constant__
 #define __forceinline__ inline
