@@ -101,6 +101,8 @@ class ValidationContext:
         self._values: dict[tuple[int, ...], int] = {}
         self._free: dict[int, tuple[str, ...]] = {}
         self.semantics = Semantics(kernel)
+        #: What an op does (``ir.semantics``), memoised: ``ctx.effects(op) -> OpEffects``.
+        self.effects: Callable[[m.Stmt], OpEffects] = self.semantics.of
 
     def value(self, event: Event, expr: Expr) -> int:
         """``expr`` with ``event``'s variables, memoised on the values of its free variables:
@@ -163,10 +165,6 @@ class ValidationContext:
         if site is None:
             return ""
         return f" inside `{self.describe(site)}` ({site.loc})"
-
-    def effects(self, op: m.Stmt) -> OpEffects:
-        """What ``op`` does (``ir.semantics``), memoised."""
-        return self.semantics.of(op)
 
     @cached_property
     def plan(self) -> Plan:

@@ -10,7 +10,7 @@ from typing import Optional
 
 from ir.diagnostics import Diagnostic
 from ir.expr import to_text
-from ir.semantics import SharedUse, matrix_shape
+from ir.semantics import SharedUse, matrix_shape, tile_rect
 from ir.trace import Event
 from ir.validate.context import Sample, ValidationContext
 from ir.validate.findings import Findings
@@ -75,10 +75,13 @@ def check_buffer_index(ctx: ValidationContext) -> list[Diagnostic]:
 def check_subtile_bounds(ctx: ValidationContext) -> list[Diagnostic]:
     """A subtile loaded from / stored to shared memory stays inside its shared tile."""
     found = Findings("shapes.subtile-bounds", ctx.kernel)
+    value = ctx.value
     for sample, wave, event in _events(ctx):
-        op = event.op
-        for use in ctx.effects(op).shared:
-            if use.subtile is not None and use.tile_shape is not None:
+        for use in ctx.effects(event.op).shared:
+            if use.subtile is None or use.tile_shape is None:
+                continue
+            rect = tile_rect(value(event, use.row), value(event, use.col), *use.subtile)  # type: ignore[arg-type]
+            if not rect.inside(*use.tile_shape):
                 _subtile_bounds(ctx, found, sample, wave, event, use)
     return found.diagnostics()
 
