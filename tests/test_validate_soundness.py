@@ -484,3 +484,39 @@ def test_the_if_0_the_old_builder_made_is_dead_code_for_validate() -> None:
     errors = [d for d in diagnose(if_0) if d.rule == "structure.unreachable"]
     assert len(errors) == 1 and errors[0].op == "if (0)" and errors[0].waves == (0, 1, 2, 3)
     assert errors[0].loc is not None and errors[0].loc.line == _line_of("BUG no-wave")
+
+
+def test_a_block_condition_is_checked_on_both_sides_of_its_constant() -> None:
+    """A block row compared with 3 needs blocks 3 and past it: 5 block rows are traced, and a
+    load that only block row 3 makes past A's end is seen."""
+    from ir.validate.sizes import checked_sizes
+
+    k = tg.Kernel("edge", warps=4, block=(128, 128), k_step=32)
+    As = k.shared("As", 128, 32)
+    Bs = k.shared("Bs", 32, 128)
+    acc = k.accumulator("C_accum", 32, 32, count=4)
+    a = k.register("a_reg", 32, 32, count=2)
+    b = k.register("b_reg", 32, 32, layout="col", count=2)
+    wr, wc = k.warp_grid(2, 2)
+    k.zero(acc)
+    with k.k_loop() as kt:
+        with k.when(k.block_row.eq(3)):
+            k.load_tile(As, "A", kt, row=k.block_row + 5)  # BUG block-condition
+        with k.otherwise():
+            k.load_tile(As, "A", kt)
+        k.load_tile(Bs, "B", kt)
+        k.sync()
+        for i in range(2):
+            k.load(a[i], As, row=wr + 2 * i)
+            k.load(b[i], Bs, col=wc + 2 * i)
+        for i in range(2):
+            for j in range(2):
+                k.mma(acc[2 * i + j], a[i], b[j])
+        k.sync()
+    for i in range(2):
+        for j in range(2):
+            k.store(acc[2 * i + j], row=wr + 2 * i, col=wc + 2 * j)
+    kernel = k.build()
+    assert any(rows >= 5 for rows, _ in checked_sizes(kernel).grids)
+    errors = [d for d in diagnose(kernel) if d.severity == "error"]
+    assert any(d.loc is not None and d.loc.line == _line_of("BUG block-condition") for d in errors), errors

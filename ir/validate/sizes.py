@@ -10,7 +10,8 @@ each index expression can take (the argument is in docs/rules.md, "Which sizes a
   trace; what remains is ``block_row`` / ``block_col`` and the K loop (``num_k_tiles`` and the
   variables of loops bounded by it);
 * every divisor ``d`` applied to an expression of a block variable is exercised with that
-  variable running over at least two full periods (``2 * lcm + 1`` block rows / cols); every
+  variable running over at least two full periods (``2 * lcm + 1`` block rows / cols), and past
+  every constant it is compared with or clamped at (``c + 2`` block rows / cols); every
   divisor on a K variable, and the pipeline depth, with ``num_k_tiles`` running over every value
   from 1 to ``max(4, depth + 2, 2 * lcm)``;
 * a persistent launch is traced with ``TRACED_PERSISTENT_BLOCKS`` blocks (the body sees the tile
@@ -71,6 +72,24 @@ def offsets(expr: Expr) -> set[int]:
             found |= offsets(arg)
     elif isinstance(expr, Not):
         found |= offsets(expr.arg)
+    return found
+
+
+def breakpoints(expr: Expr, names: set[str]) -> set[int]:
+    """Constants that a sub-expression reading ``names`` is compared with or clamped by (``==``,
+    ``<``, ``min``, ``max``): the values where a piecewise expression changes piece."""
+    found: set[int] = set()
+    if isinstance(expr, (Arith, Cmp)):
+        if isinstance(expr, Cmp) or expr.op in ("min", "max"):
+            for side, other in ((expr.lhs, expr.rhs), (expr.rhs, expr.lhs)):
+                if isinstance(side, Const) and free_vars(other) & names:
+                    found.add(abs(side.value))
+        found |= breakpoints(expr.lhs, names) | breakpoints(expr.rhs, names)
+    elif isinstance(expr, BoolOp):
+        for arg in expr.args:
+            found |= breakpoints(arg, names)
+    elif isinstance(expr, Not):
+        found |= breakpoints(expr.arg, names)
     return found
 
 
@@ -144,6 +163,11 @@ def checked_sizes(kernel: m.Kernel) -> CheckedSizes:
     grids = [BASE_TILES]
     rows = max(base_rows, 2 * min(row_period, MAX_PERIOD) + 1) if row_period > 1 else base_rows
     cols = max(base_cols, 2 * min(col_period, MAX_PERIOD) + 1) if col_period > 1 else base_cols
+    # A block index compared with (or clamped at) a constant c: blocks on both sides of c.
+    row_breaks = [c for e in exprs for c in breakpoints(e, {BLOCK_ROW}) if c <= MAX_PERIOD]
+    col_breaks = [c for e in exprs for c in breakpoints(e, {BLOCK_COL}) if c <= MAX_PERIOD]
+    rows = max([rows, *(c + 2 for c in row_breaks)])
+    cols = max([cols, *(c + 2 for c in col_breaks)])
     persistent = None
     if launch.persistent_blocks is not None:
         persistent = min(launch.persistent_blocks, TRACED_PERSISTENT_BLOCKS)
