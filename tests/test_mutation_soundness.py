@@ -59,3 +59,19 @@ def test_a_known_bad_mutant_is_caught_by_the_property() -> None:
     )
     with pytest.raises(AssertionError):
         check_indexing(swapped, 256, 256, 64, alpha=1.0, beta=0.0)
+
+
+def test_accepted_duplicates_of_k01_compute_the_gemm() -> None:
+    """The accepted half of the property, deterministically: every op of k01 duplicated in turn;
+    those ``validate`` accepts (a second barrier, a repeated load) must simulate correctly."""
+    from tilegen.testing import _is_control, _replace_at
+
+    kernel = load_example("k01_baseline_4wave").kernel(block=64, k_step=16)
+    accepted = 0
+    for index, op in enumerate(m.walk(kernel.body)):
+        if _is_control(op):
+            continue
+        mutant = _replace_at(kernel, index, lambda o: [o, o])
+        if accepted_mutant_simulates(mutant) == "ok":
+            accepted += 1
+    assert accepted >= 3  # barriers, shared loads, register loads
