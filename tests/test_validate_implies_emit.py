@@ -15,7 +15,7 @@ import tilegen as tg
 from backends.hip.emitter import render
 from ir.diagnostics import ScheduleError
 from ir.validate import diagnose, validate
-from tilegen.testing import example_names, load_example, schedule_params
+from tilegen.testing import example_names, example_target, load_example, mutants, schedule_params
 
 #: The targets ``ir.targets`` defines that the emitter writes for (AMD CDNA3/4, Hopper, Ampere).
 TARGETS = ("gfx942", "gfx950", "sm_90a", "sm_80")
@@ -39,6 +39,21 @@ def test_a_valid_schedule_of_every_family_emits_for_its_target(example: str, dat
         return  # not valid for this target: the property says nothing
     source = render(kernel, target)
     assert f"void {kernel.name}_kernel(" in source
+
+
+@pytest.mark.parametrize("example", example_names())
+@settings(**{**_SETTINGS, "max_examples": 3})
+@given(data=st.data())
+def test_a_random_edit_the_validator_accepts_still_emits(example: str, data: st.DataObject) -> None:
+    """Random edits of a hurried user (an op removed or duplicated, an offset off by one, a barrier
+    moved into a branch, ...; ``tilegen.testing.mutants``) reach schedules no example holds: those
+    the validator accepts must emit too."""
+    target = example_target(example)
+    kernel = load_example(example).kernel()
+    _, mutant = data.draw(mutants(kernel), label="mutant")
+    if any(d.severity == "error" for d in diagnose(mutant, target)):
+        return
+    assert f"void {mutant.name}_kernel(" in render(mutant, target)
 
 
 @pytest.mark.parametrize("example", example_names())
