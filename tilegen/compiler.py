@@ -157,10 +157,24 @@ def default_toolchain(target: str) -> Toolchain:
         name, driver, compiler = "nvcc", nvcc, nvcc.find_nvcc()
         build_device: Optional[Callable[..., CompileResult]] = nvcc.build_device
     else:
-        from backends.drivers import hipcc
+        from backends.drivers import amd_device, hipcc
 
+        clang = amd_device.find_clang()
+        if clang is not None:
+            # The AMD toolchain's clang (env.sh): device code objects for the launcher; hipcc (if
+            # any) still builds full modules for kittens_root / TILEGEN_BUILD=module.
+            def build_extension(**kwargs: Any) -> CompileResult:
+                return hipcc.build_extension(**kwargs)
+
+            return Toolchain(
+                name="clang-amd",
+                compiler=clang,
+                build_extension=build_extension,
+                flag_sources=(Path(amd_device.__file__), Path(hipcc.__file__), Path(common.__file__)),
+                build_device=amd_device.build_device,
+            )
         name, driver, compiler = "hipcc", hipcc, hipcc.find_hipcc()
-        build_device = None  # AMD code objects load through the same launcher; hipcc.py builds modules today
+        build_device = None  # Debian's hipcc: full modules (code objects need the toolchain's clang)
     return Toolchain(
         name=name,
         compiler=compiler,
