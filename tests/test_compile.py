@@ -441,7 +441,10 @@ def test_a_missing_compiler_names_what_to_install(tmp_path: Path, monkeypatch: p
     if Path("/opt/rocm/bin/hipcc").exists():
         pytest.skip("ROCm's hipcc is installed in /opt/rocm/bin, so it cannot be made missing")
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(CompilerNotFound, match=r"hipcc .* was not found.*apt-get install hipcc"):
+    for name in ("TILEGEN_AMD_CLANG", "TILEGEN_AMD_FLAGS", "ROCM_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TILEGEN_AMD_TOOLCHAIN", str(tmp_path / "no-toolchain"))  # nor tilegen's compile toolchain
+    with pytest.raises(CompilerNotFound, match=r"no AMD compiler found.*apt-get install hipcc"):
         compile(small_kernel(), "gfx942", cache_dir=tmp_path / "cache", frontend=FAKE_FRONTEND)
     assert not (tmp_path / "cache").exists()
 

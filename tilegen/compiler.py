@@ -147,40 +147,33 @@ def default_frontend() -> Frontend:
 
 
 def default_toolchain(target: str) -> Toolchain:
-    """The driver for ``target``'s vendor: nvcc for NVIDIA, hipcc for AMD. Raises the driver's
-    ``CompilerNotFound`` (which says what to install) when the compiler is missing."""
+    """The driver for ``target``'s vendor: nvcc for NVIDIA, the AMD compiler ``hipcc.py`` finds for
+    AMD; both build device code alone for the launcher, and full modules when asked. Raises the
+    driver's ``CompilerNotFound`` (which says what to install) when the compiler is missing."""
     from backends.drivers import common
 
     if get_target(target).vendor == "nvidia":
         from backends.drivers import nvcc
 
-        name, driver, compiler = "nvcc", nvcc, nvcc.find_nvcc()
-        build_device: Optional[Callable[..., CompileResult]] = nvcc.build_device
-    else:
-        from backends.drivers import amd_device, hipcc
+        return Toolchain(
+            name="nvcc",
+            compiler=nvcc.find_nvcc(),
+            build_extension=nvcc.build_extension,
+            flag_sources=(Path(nvcc.__file__), Path(common.__file__)),
+            build_device=nvcc.build_device,
+        )
+    from backends.drivers import amd_device, hipcc
 
-        clang = amd_device.find_clang()
-        if clang is not None:
-            # The AMD toolchain's clang (env.sh): device code objects for the launcher; hipcc (if
-            # any) still builds full modules for kittens_root / TILEGEN_BUILD=module.
-            def build_extension(**kwargs: Any) -> CompileResult:
-                return hipcc.build_extension(**kwargs)
-
-            return Toolchain(
-                name="clang-amd",
-                compiler=clang,
-                build_extension=build_extension,
-                flag_sources=(Path(amd_device.__file__), Path(hipcc.__file__), Path(common.__file__)),
-                build_device=amd_device.build_device,
-            )
-        name, driver, compiler = "hipcc", hipcc, hipcc.find_hipcc()
-        build_device = None  # Debian's hipcc: full modules (code objects need the toolchain's clang)
+    found = hipcc.find_compiler()  # raises CompilerNotFound, saying what to install
+    # Device code objects for the launcher, with the AMD compiler hipcc.py finds (ROCm, else the
+    # compile toolchain); full modules (kittens_root, TILEGEN_BUILD=module) need one that links,
+    # which hipcc.build_extension finds when asked. Debian's old hipcc builds modules only.
     return Toolchain(
-        name=name,
-        compiler=compiler,
-        build_extension=driver.build_extension,
-        flag_sources=(Path(driver.__file__), Path(common.__file__)),
-        build_device=build_device,
+        name=f"amd-{found.kind}",
+        compiler=found.path,
+        build_extension=hipcc.build_extension,
+        flag_sources=(Path(amd_device.__file__), Path(hipcc.__file__), Path(common.__file__)),
+        build_device=amd_device.build_device if found.kind != "hipcc" else None,
     )
 
 

@@ -207,8 +207,8 @@ class GpuTimer:
     def _operands(self, kernel: KernelIR, shape: Shape) -> tuple[list[Any], Any]:
         """Rotating input sets for ``shape`` in ``kernel``'s layouts, and the float64 reference of
         the first (shared by every configuration with those layouts)."""
+        from tilegen.bench import gemm_operands, rotating_sets
         from tilegen.callable import reference_gemm
-        from tilegen.cli import gemm_operands, rotating_sets
 
         glob = kernel.globals
         key = (shape, glob.b_layout, glob.c_dtype)
@@ -226,8 +226,8 @@ class GpuTimer:
     def measure(self, fn: Any, shape: Shape) -> tuple[float, float]:
         import torch
 
+        from tilegen.bench import time_gpu
         from tilegen.callable import relative_error
-        from tilegen.cli import time_gpu
 
         sets, reference = self._operands(fn.kernel, shape)
         a, b, c = sets[0]
@@ -399,7 +399,7 @@ def _time(timing: Timing, fn: Any, timer: Timer, root: Path, gpu: str) -> None:
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only cache: the timing is still in the table
-    from tilegen.cli import TOLERANCE
+    from tilegen.bench import TOLERANCE
 
     timing.correct = timing.rel_error is not None and timing.rel_error < TOLERANCE[fn.kernel.globals.c_dtype]
     if not timing.correct:
@@ -556,28 +556,16 @@ def add_command(commands: Any) -> None:
 
 
 def cmd_tune(args: Any) -> int:
-    import importlib.util
-
     import torch
 
-    from tilegen.cli import CliError, parse_params, parse_size, target_params
     from tilegen.compiler import schedule_options
+    from tilegen.schedule import ScheduleFileError, import_schedule, parse_params, parse_size, target_params
 
     path = Path(args.file)
-    if not path.is_file():
-        raise CliError(f"{path}: no such file (expected a schedule module exposing kernel(**params))")
-    spec = importlib.util.spec_from_file_location(f"tilegen_tune_{abs(hash(str(path.resolve())))}", path)
-    if spec is None or spec.loader is None:
-        raise CliError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.resolve().parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.resolve().parent))
+    module = import_schedule(path)
     factory = getattr(module, "kernel", None)
     if not callable(factory):
-        raise CliError(f"{path} defines no kernel(**params) function returning a tilegen kernel")
+        raise ScheduleFileError(f"{path} defines no kernel(**params) function returning a tilegen kernel")
     if args.target is None:
         from tilegen.device import detect_target
 
@@ -586,11 +574,11 @@ def cmd_tune(args: Any) -> int:
     for item in args.param:
         name, sep, values = item.partition("=")
         if not sep or not name.strip() or not values.strip():
-            raise CliError(f"--param {item!r}: expected name=value1,value2,...")
+            raise ScheduleFileError(f"--param {item!r}: expected name=value1,value2,...")
         name = name.strip()
         space[name] = [parse_params(factory, [f"{name}={value}"])[name] for value in values.split(",") if value.strip()]
     if not space:
-        raise CliError("give at least one --param NAME=V1,V2 to tune over")
+        raise ScheduleFileError("give at least one --param NAME=V1,V2 to tune over")
     shapes = [parse_size(s) for s in args.size] or [(4096, 4096, 4096), (8192, 8192, 8192)]
     base = {k: v for k, v in target_params(module, args.target).items() if k not in space}
     timer = GpuTimer(args.warmup, args.repeats) if torch.cuda.is_available() else None
