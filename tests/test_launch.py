@@ -10,6 +10,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -78,7 +79,7 @@ _DRIVE = textwrap.dedent(
     module = DeviceModule(Path({image!r}), "_Z6kernelv", spec, "nvidia", Path({cache!r}))
     a = torch.zeros(256, 128, dtype=torch.bfloat16)
     b = torch.zeros(128, 512, dtype=torch.bfloat16)
-    c = torch.zeros(256, 512)
+    c = torch.zeros(256, 512, dtype=torch.bfloat16 if kernel.globals.c_dtype == "bf16" else torch.float32)
     module.dispatch(a, b, c, 2.0, 0.5, 1234)
     module.dispatch(a, b, c, 2.0, 0.5, 1234)
     read = lambda name, n: list((ctypes.c_uint * n).in_dll(fake, name))
@@ -92,33 +93,63 @@ _DRIVE = textwrap.dedent(
         "stream": ctypes.c_size_t.in_dll(fake, "fake_stream").value,
         "device": ctypes.c_int.in_dll(fake, "fake_device").value,
         "params": bytes((ctypes.c_ubyte * spec.size).in_dll(fake, "fake_params")).hex(),
+        "a": a.data_ptr(), "b": b.data_ptr(),
         "expected": spec.pack({{"a": (a.data_ptr(), 256, 128), "b": (b.data_ptr(), 128, 512),
-                                "c": (c.data_ptr(), 256, 512), "alpha": 2.0, "beta": 0.5, "stream": 1234}}).hex(),
+                                "c": (c.data_ptr(), 256, 512), "alpha": 2.0, "beta": 0.5, "stream": 1234,
+                                **{{p.name: bytes(128) for p in spec.params if p.kind == "tensor_map"}}}}).hex(),
     }}))
     """
 )
 
 
-@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="needs a C++ compiler")
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc for the stand-in driver")
-def test_the_launcher_drives_the_driver_with_the_packed_parameters(tmp_path: Path) -> None:
+def _drive(tmp_path: Path, example: str) -> dict:
     fake = tmp_path / "libfakecuda.so"
     stand_in = ROOT / "tests" / "launcher" / "fake_cuda.c"
     subprocess.run(["gcc", "-shared", "-fPIC", "-O1", str(stand_in), "-o", str(fake)], check=True)
     image = tmp_path / "kernel.cubin"
     image.write_bytes(b"\x7fELF fake image")
     script = tmp_path / "drive.py"
-    example = EXAMPLES / "k01_baseline_4wave.py"
     script.write_text(
-        _DRIVE.format(root=str(ROOT), example=str(example), fake=str(fake), image=str(image), cache=str(tmp_path / "c"))
+        _DRIVE.format(
+            root=str(ROOT), example=str(EXAMPLES / example), fake=str(fake), image=str(image), cache=str(CACHE)
+        )
     )
     env = {"TILEGEN_LIBCUDA": str(fake), "PATH": "/usr/bin:/bin:/usr/local/bin"}
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+#: One launcher build for the tests of this file (tmp_path differs per test).
+CACHE = Path(tempfile.gettempdir()) / "tilegen-test-launcher-cache"
+
+needs_compilers = pytest.mark.skipif(
+    shutil.which("gcc") is None or (shutil.which("g++") is None and shutil.which("c++") is None),
+    reason="needs gcc and a C++ compiler (the launcher and the stand-in driver)",
+)
+
+
+@needs_compilers
+def test_the_launcher_drives_the_driver_with_the_packed_parameters(tmp_path: Path) -> None:
+    seen = _drive(tmp_path, "k01_baseline_4wave.py")
     assert seen["loads"] == 1 and seen["launches"] == 2  # loaded once per device, launched each call
     assert seen["function"] == "_Z6kernelv" and seen["device"] == 0
     assert seen["grid"] == [512 // 128, 256 // 128, 1] and seen["block"] == [128, 1, 1]
     assert seen["shared"] == 16384 and seen["shared_attribute"] == -1  # under 48 KiB: no opt-in needed
     assert seen["stream"] == 1234
     assert seen["params"] == seen["expected"]
+
+
+@needs_compilers
+def test_tma_kernels_get_their_tensor_maps_and_shared_memory(tmp_path: Path) -> None:
+    seen = _drive(tmp_path, "hopper_tma_wgmma.py")
+    params = bytes.fromhex(seen["params"])
+    expected = bytes.fromhex(seen["expected"])
+    assert params[:128] == expected[:128]  # the globals before the maps
+    # The stand-in encoder writes (address, dims, row stride, box, data type, swizzle) as 8 u64s.
+    tma_a = struct.unpack_from("<8Q", params, 128)
+    tma_b = struct.unpack_from("<8Q", params, 256)
+    assert tma_a == (seen["a"], 128, 256, 128 * 2, 64, 128, 9, 3)  # A 256 x 128 bf16, box 64 cols x 128 rows
+    assert tma_b == (seen["b"], 512, 128, 512 * 2, 64, 64, 9, 3)  # B 128 x 512, box 64 x 64, BFLOAT16, 128B
+    assert seen["shared"] == 198656 and seen["shared_attribute"] == 198656  # opted in past 48 KiB
+    assert seen["block"] == [384, 1, 1] and seen["grid"][1:] == [1, 1]

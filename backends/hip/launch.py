@@ -140,6 +140,12 @@ def layout(members: list[tuple[str, ParamKind, dict[str, Any]]]) -> tuple[tuple[
     return tuple(params), -(-offset // align_max) * align_max
 
 
+def _map_member(tile: str) -> str:
+    from backends.hip.emitter import _map_member as member
+
+    return member(tile)
+
+
 def launch_spec(kernel: m.Kernel, target: str) -> LaunchSpec:
     """The launch of ``kernel``'s emitted code on ``target`` (the members of ``<name>_globals`` in
     the order ``templates/module.cpp.j2`` declares them)."""
@@ -153,6 +159,16 @@ def launch_spec(kernel: m.Kernel, target: str) -> LaunchSpec:
         ("beta", "f32", {}),
         ("stream", "u64", {}),
     ]
+    # TMA kernels (sm_90a): one CUtensorMap per TMA-loaded shared tile, in the order and with the
+    # members the emitter declares them; made on the host as tg::tma::make_map makes them (a box of
+    # one 128-byte panel x the tile's rows, 128-byte swizzle).
+    from backends.hip.emitter import _tensor_maps
+
+    for tensor_map in _tensor_maps(kernel):
+        tile = next(t for t in kernel.shared if _map_member(t.name) == tensor_map["member"])
+        element = 2 if tile.dtype == "bf16" else 4
+        extra = {"operand": tensor_map["src"], "dtype": tile.dtype, "box": (tile.rows, 128 // element), "swizzle": 128}
+        members.append((tensor_map["member"], "tensor_map", extra))
     params, size = layout(members)
     order = block_order(launch)
     return LaunchSpec(
