@@ -5,7 +5,8 @@
 In a fresh cache: (1) the launcher, built once per machine; (2) a cold compile() of k01 alone, in
 a new process; (3) every example compiled cold at once (``--jobs`` threads), each one's time;
 (4) warm compile() of k01 in three new processes (time of the call, compilers started). With a
-GPU, (5) k01 runs at 1024^3 and 4096^3 against torch.matmul (a smoke test of the launcher).
+GPU, (5) k01 and the Hopper examples run at 1024^3 and 4096^3 against float64 (a smoke test of the
+launcher); exit status 1 if one is wrong.
 """
 
 from __future__ import annotations
@@ -105,16 +106,30 @@ def main() -> int:
     )
 
     if gpu:
-        fn = compile(load_schedule(k01, [], args.target), args.target, cache_dir=cache)
-        for size in (1024, 4096):
-            a = torch.randn(size, size, device="cuda").bfloat16()
-            b = torch.randn(size, size, device="cuda").bfloat16()
-            c = fn(a, b)
-            torch.cuda.synchronize()
-            ref = a.double() @ b.double()
-            error = float((c.double() - ref).norm() / ref.norm())
-            verdict = "ok" if error < 1e-4 else "WRONG"
-            print(f"k01 through the launcher at {size}^3: relative error {error:.2e} ({verdict})")
+        from tilegen.bench import TOLERANCE
+
+        failed = 0
+        for name in ("k01_baseline_4wave.py", "hopper_tma_wgmma.py", "h100_producer_consumer.py"):
+            path = EXAMPLES / name
+            if not path.is_file():
+                continue
+            kernel = load_schedule(path, [], args.target)
+            fn = compile(kernel, args.target, cache_dir=cache, **schedule_options(path))
+            for size in (1024, 4096):
+                a = torch.randn(size, size, device="cuda").bfloat16()
+                b = torch.randn(size, size, device="cuda").bfloat16()
+                b = b if kernel.globals.b_layout == "kn" else b.t().contiguous()
+                c = fn(a, b)
+                torch.cuda.synchronize()
+                ref = a.double() @ (b.double() if kernel.globals.b_layout == "kn" else b.double().t())
+                error = float((c.double() - ref).norm() / ref.norm())
+                ok = error < TOLERANCE[kernel.globals.c_dtype]
+                failed += not ok
+                verdict = "ok" if ok else "WRONG"
+                print(f"{path.stem} through the launcher at {size}^3: relative error {error:.2e} ({verdict})")
+        if failed:
+            print("LAUNCHER CHECK FAILED: rerun with TILEGEN_BUILD=module to use the full pybind11 modules")
+            return 1
     return 0
 
 
