@@ -80,14 +80,15 @@ class DeviceModule:
         self.vendor = vendor
         self._root = cache_root
         self._kernel: Optional[Any] = None
+        self._launcher: Optional[ModuleType] = None
         self._lock = threading.Lock()
         self.__name__ = f"{function} in {image}"
 
     def _loaded(self) -> Any:
         with self._lock:
             if self._kernel is None:
-                launcher = load_launcher(self._root)
-                self._kernel = launcher.Kernel(self.vendor, self.image.read_bytes(), self.function)
+                self._launcher = load_launcher(self._root)
+                self._kernel = self._launcher.Kernel(self.vendor, self.image.read_bytes(), self.function)
             return self._kernel
 
     def dispatch(self, a: Any, b: Any, c: Any, alpha: float, beta: float, stream: int) -> None:
@@ -103,11 +104,12 @@ class DeviceModule:
         }
         spec = self.spec
         device = c.device.index if c.device.index is not None else 0
+        kernel = self._loaded()
         for param in spec.params:
             if param.kind == "tensor_map":
-                values[param.name] = encode_tensor_map(load_launcher(self._root), device, param, values)
+                values[param.name] = encode_tensor_map(self._launcher, device, param, values)
         params = spec.pack(values)
-        self._loaded().launch(
+        kernel.launch(
             device,
             list(spec.grid(c.shape[0], c.shape[1])),
             [spec.threads, 1, 1],
