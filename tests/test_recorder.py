@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -63,10 +64,46 @@ def test_every_op_kind_persistent_xcd_and_group_store(target: str) -> None:
     """Every IR op kind, a persistent grouped launch with an XCD remap, a group store (whole and
     per-wave scaled), staging, async waits and a register budget."""
     kernel = all_ops_kernel()
-    kinds = {type(op) for op in m.walk(kernel.body)}
-    assert set(EXPECT) <= kinds | {m.Store}  # every example stores from registers
     summary = check_emitted(kernel, target)
     assert max(len(tiles_of_block(kernel.launch, b, summary.problem.m, summary.problem.n)) for b in summary.blocks) >= 2
+
+
+def proxy_fence_kernel() -> m.Kernel:
+    """The Hopper example with a proxy fence before each wgmma (no example fences yet)."""
+
+    def edit(body: list[m.Stmt]) -> list[m.Stmt]:
+        out: list[m.Stmt] = []
+        for op in body:
+            if isinstance(op, m.Wgmma):
+                out.append(m.ProxyFence(loc=op.loc))
+            fields = [name for name in ("body", "then", "orelse") if name in type(op).model_fields]
+            nested = {name: edit(getattr(op, name)) for name in fields}
+            out.append(op.model_copy(update=nested) if nested else op)
+        return out
+
+    kernel = example_kernel("hopper_tma_wgmma", "sm_90a")
+    return kernel.model_copy(update={"body": edit(kernel.body)})
+
+
+def test_proxy_fence() -> None:
+    kernel = proxy_fence_kernel()
+    source = render(kernel, "sm_90a")
+    assert "tg::fence_proxy_async();" in source
+    check_emitted(kernel, "sm_90a", source=source)
+    with pytest.raises(EmittedMismatch, match="where the schedule has `proxy_fence`"):
+        check_emitted(kernel, "sm_90a", source=source.replace("tg::fence_proxy_async();", "", 1))
+
+
+def test_every_leaf_op_of_the_ir_has_an_expectation_and_a_kernel_that_checks_it() -> None:
+    """A new IR op fails here, by name, until the recorder knows what it must log; and every
+    expectation is exercised by a kernel of this file (the examples or ``all_ops_kernel``)."""
+    leaves = {t for t in typing.get_args(typing.get_args(m.Stmt)[0]) if not {"body", "then"} & set(t.model_fields)}
+    assert not leaves - set(EXPECT), f"no recorder expectation for {sorted(t.__name__ for t in leaves - set(EXPECT))}"
+    kernels = [all_ops_kernel(), proxy_fence_kernel()] + [
+        example_kernel(name, target) for name in example_names() for target in TARGETS if example_runs_on(name, target)
+    ]
+    used = {type(op) for kernel in kernels for op in m.walk(kernel.body)}
+    assert set(EXPECT) <= used, f"no kernel here uses {sorted(t.__name__ for t in set(EXPECT) - used)}"
 
 
 def test_store_of_a_tile_read_again_goes_through_a_copy() -> None:
@@ -161,6 +198,24 @@ def test_corrupted_emitted_code_is_caught(
     # The report names the op's Python line (or the role's, for a budget).
     assert re.search(r"examples/\w+\.py:\d+|tests/test_emit_properties\.py:\d+", text)
 
+
+HOPPER_CORRUPTIONS: list[tuple[str, Callable[[str], str], str]] = [
+    ("mbarrier parity", _sub(r"\+ 1\) % 2\)", ") % 2)"), "where the schedule has"),
+    ("expected transaction bytes", _sub(r"(arrive_expect_tx\([^;]*, )(\d+)\)", r"\g<1>1024)"), "`1024` where"),
+    ("wgmma A slice", _sub(r"\(warp_id - 4\) / 4", "0"), "`0` where the schedule has `1`"),
+    ("mbarrier arrival count", _sub(r"(tg::init\(empty\[i\], )(\d+)\)", r"\g<1>1)"), "initialised for 1 arrivals"),
+    ("tensor map of the other operand", _sub(r"g\.tma_Bs, full", "g.tma_As, full"), "`A` where the schedule has `B`"),
+    ("missing wgmma wait", _sub(r"tg::wgmma::wait<0>\([^;]*\);", ""), "where the schedule has `wgmma_wait`"),
+]
+
+
+@pytest.mark.parametrize(("what", "corrupt", "message"), HOPPER_CORRUPTIONS, ids=[c[0] for c in HOPPER_CORRUPTIONS])
+def test_corrupted_hopper_code_is_caught(what: str, corrupt: Callable[[str], str], message: str) -> None:
+    """TMA loads, mbarrier rings and wgmma (sm_90a)."""
+    schedule = example_kernel("hopper_tma_wgmma", "sm_90a")
+    source = emit(schedule, "sm_90a")
+    with pytest.raises(EmittedMismatch, match=re.escape(message)):
+        check_emitted(schedule, "sm_90a", source=corrupt(source))
 
 def test_epilogue_scaling_a_tile_in_place_that_is_read_again_is_caught() -> None:
     kernel = store_then_reuse_kernel()

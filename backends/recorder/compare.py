@@ -103,7 +103,8 @@ class Scope:
         tile = self.kernel.shared_tile(ref.tile)
         buffer = evaluate(ref.buffer, env) if ref.buffer is not None else 0
         name = tile.name if tile.buffers == 1 else f"{tile.name}[{buffer}]"
-        return Tile("shared", name, (tile.dtype, str(tile.rows), str(tile.cols)))
+        dtype = f"{tile.dtype}/tma" if tile.layout == "tma" else tile.dtype  # tg::tma_tile_bf vs st_bf
+        return Tile("shared", name, (dtype, str(tile.rows), str(tile.cols)))
 
     def stage(self, name: str) -> Tile:
         stage = self.kernel.stage_buffer(name)
@@ -245,6 +246,54 @@ def priority(event: Event) -> int:
     return cluster.priority
 
 
+# -- Hopper (sm_90a): TMA, mbarrier rings, wgmma ----------------------------------------------
+
+
+def _bar(s: Scope, ref: m.BarRef, env: dict[str, int]) -> Tile:
+    """An mbarrier of a ring (the emitted code declares every ring as an array)."""
+    ring = s.kernel.mbarrier(ref.barrier)
+    index = evaluate(ref.index, env) if ref.index is not None else 0
+    return Tile("shared", f"{ring.name}[{index}]", ("mbarrier", "0", "0"))
+
+
+def _tma_load(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.TmaLoad)
+    fields = (s.shared(op.dst, e.env), op.src, *_fields(_global(s, e)), _bar(s, op.barrier, e.env))
+    return [[Line("tma_load", fields)]]
+
+
+def _arrive(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.Arrive)
+    return [[Line("arrive", (_bar(s, op.barrier, e.env), str(op.expect_bytes)))]]
+
+
+def _wait_barrier(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.WaitBarrier)
+    return [[Line("wait_barrier", (_bar(s, op.barrier, e.env), str(evaluate(op.parity, e.env))))]]
+
+
+def _wgmma(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.Wgmma)
+    a_slice = str(evaluate(op.a_slice, e.env))
+    fields = (op.variant, s.reg(op.d, e.env), s.shared(op.a, e.env), a_slice, s.shared(op.b, e.env))
+    return [[Line("wgmma", fields)]]
+
+
+def _wgmma_wait(s: Scope, e: Event) -> list[list[Line]]:
+    op = e.op
+    assert isinstance(op, m.WgmmaWait)
+    return [[Line("wgmma_wait", (str(op.pending), s.reg(op.d, e.env)))]]
+
+
+def _proxy_fence(s: Scope, e: Event) -> list[list[Line]]:
+    return [[Line("proxy_fence", ())]]
+
+
+
 #: What each leaf op of the IR must log. An op kind missing here fails every check of a schedule
 #: that uses it, naming the kind.
 EXPECT: dict[type, Expectation] = {
@@ -260,6 +309,12 @@ EXPECT: dict[type, Expectation] = {
     m.Store: _store,
     m.GroupStore: _group_store,
     m.Barrier: _barrier,
+    m.TmaLoad: _tma_load,
+    m.Arrive: _arrive,
+    m.WaitBarrier: _wait_barrier,
+    m.Wgmma: _wgmma,
+    m.WgmmaWait: _wgmma_wait,
+    m.ProxyFence: _proxy_fence,
 }
 
 
@@ -398,6 +453,8 @@ def compare_wave(
             budgets.append((len(ops), parts[1]))
         elif parts[0] == "priority":
             current = int(parts[1])
+        elif parts[0] == "mbarrier_init":
+            continue  # checked per block (compare)
         else:
             ops.append((number, parts))
             priorities.append(current)
@@ -412,6 +469,15 @@ def compare_wave(
         text = f"{head}\n  validated: {expected}\n  emitted:   {got}\n  why: {detail}"
         return EmittedMismatch(text)
 
+    if scope.kernel.mbarriers:
+        # The emitted code initialises the mbarriers (one thread) and publishes them to every wave
+        # with a block barrier before the body: the trace starts after it.
+        if not ops or ops[0][1][:2] != ["barrier", "0"]:
+            raise fail(
+                0, None, "barrier 0 sync", "the mbarriers are not published with a block barrier before the body"
+            )
+        position, wave.barriers = 1, 1
+    first = position  # where the trace's ops start in the log
     for index, event in enumerate(events):
         expect = EXPECT.get(type(event.op))
         if expect is None:
@@ -442,12 +508,13 @@ def compare_wave(
             wave.barriers += 1
     if position < len(ops):
         raise fail(len(events), None, "nothing (the trace ended)", "the emitted code ran more ops than the trace")
-    _check_budget(scope.kernel, block, warp, budgets)
+    _check_budget(scope.kernel, block, warp, budgets, first)
     return len(events)
 
 
-def _check_budget(kernel: m.Kernel, block: int, warp: int, budgets: list[tuple[int, str]]) -> None:
-    """A wave of a role with a register budget sets it once, before its first op; others never."""
+def _check_budget(kernel: m.Kernel, block: int, warp: int, budgets: list[tuple[int, str]], first: int) -> None:
+    """A wave of a role with a register budget sets it once, before its first op (``first``: where
+    the trace's ops start in the log); others never."""
     role = kernel.role_of_warp(warp)
     want = role.max_registers if role is not None else None
     got = [value for _, value in budgets]
@@ -461,7 +528,7 @@ def _check_budget(kernel: m.Kernel, block: int, warp: int, budgets: list[tuple[i
             f"{where}: role `{role.name}` has a budget of {want} registers ({role.loc}), the code sets "
             f"{', '.join(got) or 'none'}"
         )
-    if budgets[0][0] != 0:
+    if budgets[0][0] > first:
         raise EmittedMismatch(f"{where}: the register budget is set after {budgets[0][0]} ops, not before the first")
 
 
@@ -489,6 +556,7 @@ def compare(
     total = 0
     for block in sorted({b % want_blocks for b in blocks}):
         shared = _Names("shared tile")
+        logs = []
         for warp in range(launch.num_warps):
             log = recorded.waves.get((block, warp))
             if log is None:
@@ -496,6 +564,7 @@ def compare(
             events = traces.get((block, warp))
             if events is None:
                 events = traces[(block, warp)] = wave_trace(kernel, warp, block, problem)
+            logs.append(log)
             try:
                 total += compare_wave(scope, block, warp, events, log, shared)
             except EmittedMismatch as exc:
@@ -503,4 +572,29 @@ def compare(
                     f"the emitted code differs from the validated trace (M={problem.m}, N={problem.n}, "
                     f"K={problem.k}, alpha={alpha:g}, beta={beta:g}):\n{exc}"
                 ) from None
+        _check_mbarrier_init(kernel, block, logs, shared)
     return total
+
+
+def _check_mbarrier_init(kernel: m.Kernel, block: int, logs: list[list[str]], shared: _Names) -> None:
+    """Every mbarrier the code allocates is initialised once per block, with its ring's arrivals."""
+    declared = {line.split()[1] for line in logs[0] if line.startswith("sdecl ") and line.split()[2] == "mbarrier"}
+    inits: dict[str, list[int]] = {}
+    for log in logs:
+        for line in log:
+            if line.startswith("mbarrier_init "):
+                _, ident, count = line.split()
+                inits.setdefault(ident, []).append(int(count))
+    where = f"block {block}"
+    for ident in sorted(declared):
+        counts = inits.get(ident, [])
+        name = shared.backward.get(ident, ident)
+        if len(counts) != 1:
+            raise EmittedMismatch(f"{where}: mbarrier {name} is initialised {len(counts)} times, not once")
+        if name != ident:
+            ring = kernel.mbarrier(name.split("[")[0])
+            if counts[0] != ring.arrivals:
+                raise EmittedMismatch(
+                    f"{where}: mbarrier {name} is initialised for {counts[0]} arrivals; the ring `{ring.name}` "
+                    f"({ring.loc}) has {ring.arrivals}"
+                )
