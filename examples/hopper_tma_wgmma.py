@@ -2,7 +2,8 @@
 streams A and B tiles with TMA into a ring of shared stages, two consumer warpgroups that run
 wgmma on their 64-row slice straight from shared memory; each stage has a `full` mbarrier (the
 loads' bytes complete it) and an `empty` one (every consumer wave releases it). A persistent grid
-walks the output tiles in grouped order; setmaxnreg moves registers to the consumers.
+walks the output tiles in grouped order; setmaxnreg moves registers to the consumers; the epilogue
+leaves through shared memory and TMA stores that the consumers do not wait for.
 
 `step` numbers a block's K steps across its tiles: stage `step % stages`, used for the
 `step // stages`-th time, so its barriers' phase parity is `(step // stages) % 2`. The producer's
@@ -25,6 +26,8 @@ def kernel(block_n: int = 256, stages: int = 4, super_m: int = 8, blocks: int = 
     Bs = k.shared("Bs", *((64, block_n) if b_layout == "kn" else (block_n, 64)), buffers=stages, layout="tma")
     full = k.mbarrier("full", arrivals=1, count=stages)  # the producer's arrive + the loads' bytes
     empty = k.mbarrier("empty", arrivals=8, count=stages)  # one arrival per consumer wave
+    # The epilogue's staging (one 16 KiB tile per consumer warpgroup): C leaves through TMA stores.
+    Cs = k.shared("Cs", 64, 128 if c_dtype == "bf16" else 64, dtype=c_dtype, buffers=2, layout="tma")
     producer = k.role("producer", range(0, 4), max_registers=40)
     consumers = k.role("consumer", range(4, 12), max_registers=232)
 
@@ -45,7 +48,7 @@ def kernel(block_n: int = 256, stages: int = 4, super_m: int = 8, blocks: int = 
                 k.wgmma(acc, As[step % stages], Bs[step % stages], a_slice=consumers.warp // 4)
                 k.wgmma_wait(acc, 0)
                 k.arrive(empty[step % stages])  # this wave is done reading the stage
-            k.store(acc, row=consumers.warp)
+            k.store_tma(acc, Cs[consumers.warp // 4], slice=consumers.warp // 4)
     return k.build()
 
 

@@ -362,6 +362,20 @@ class WgmmaWait(_Op):
     d: RegRef
 
 
+class StoreTma(_Op):
+    """The epilogue through shared memory and TMA (sm_90a), run by whole warpgroups: C tile
+    (row, col) of 64 x N = alpha * (the warpgroup's 64 x N slice: each wave's 16 x N ``src``)
+    + beta * C. ``staging`` (a 64-row ``tma`` tile, one per warpgroup) takes a part of the slice at
+    a time; with beta == 0 one thread TMA-stores each part and the warpgroup goes on without
+    waiting, else the waves store directly. Scales ``src`` in place."""
+
+    kind: Literal["store_tma"] = "store_tma"
+    src: RegRef
+    staging: SharedRef
+    row: Expr
+    col: Expr
+
+
 class ProxyFence(_Op):
     """``fence.proxy.async``: this wave's earlier ordinary shared writes become visible to TMA and
     wgmma (the asynchronous proxy)."""
@@ -463,6 +477,7 @@ Stmt = Annotated[
         WgmmaWait,
         ProxyFence,
         OneThread,
+        StoreTma,
     ],
     Field(discriminator="kind"),
 ]

@@ -574,6 +574,21 @@ def _wgmma_wait(kernel: m.Kernel, op: m.WgmmaWait) -> OpEffects:
     return OpEffects(reads=(op.d,), warpgroup=True, exprs=_ref_exprs((op.d,), ()))
 
 
+@semantics_of(m.StoreTma)
+def _store_tma(kernel: m.Kernel, op: m.StoreTma) -> OpEffects:
+    acc = _shape(kernel.registers, op.src.tile)
+    staging = _shape(kernel.shared, op.staging.tile)
+    return OpEffects(
+        reads=(op.src,),
+        writes=(op.src,),  # scaled by alpha in place
+        global_use=GlobalUse("C", True, (64, acc[1]) if acc else None, op.row, op.col, 4),
+        async_shared=(SharedUse(op.staging, True, staging, group_size=4),),
+        group_size=4,
+        warpgroup=True,
+        exprs=(*_ref_exprs((op.src,), (op.staging,)), op.row, op.col),
+    )
+
+
 @semantics_of(m.ProxyFence)
 def _proxy_fence(kernel: m.Kernel, op: m.ProxyFence) -> OpEffects:
     return OpEffects()

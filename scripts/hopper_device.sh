@@ -12,7 +12,7 @@ SIZES="4096 8192 16384x4096x14336"
 # Build both C dtypes once, in parallel (the cache serves the rest).
 python3 - <<'PY' 2>&1 | tee "$LOGS/build.log"
 from concurrent.futures import ThreadPoolExecutor
-from tilegen.cli import load_schedule
+from tilegen.schedule import load_schedule
 from tilegen.compiler import compile
 def build(c):
     fn = compile(load_schedule("examples/hopper_tma_wgmma.py", [f"c_dtype={c}"], "sm_90a"), "sm_90a")
@@ -24,16 +24,17 @@ timeout 200 python3 -m pytest -q -x -p no:cacheprovider tests/test_gpu_correctne
 cat >/tmp/hopper_one_call.py <<'PY'
 import sys, torch
 from tilegen.callable import reference_gemm, relative_error
-from tilegen.cli import gemm_operands, load_schedule
+from tilegen.bench import gemm_operands
+from tilegen.schedule import load_schedule
 from tilegen.compiler import compile
 kernel = load_schedule("examples/hopper_tma_wgmma.py", [f"c_dtype={sys.argv[1]}"], "sm_90a")
 fn = compile(kernel, "sm_90a")
-for m, n, k in ((256, 512, 192), (300, 520, 100)):
+for (m, n, k), beta in (((256, 512, 192), 0.0), ((300, 520, 100), 0.5), ((512, 768, 320), 0.0)):
     a, b, c = gemm_operands(kernel, m, n, k, device="cuda", seed=0)
-    expected = reference_gemm(kernel.globals.b_layout, a, b, c, beta=0.5)
-    out = fn(a, b, c, beta=0.5)
+    expected = reference_gemm(kernel.globals.b_layout, a, b, c, beta=beta)
+    out = fn(a, b, c, beta=beta)  # beta 0: the TMA-store epilogue; else direct stores
     torch.cuda.synchronize()
-    print(f"{m}x{n}x{k}: relative error {relative_error(out, expected):.2e}")
+    print(f"{m}x{n}x{k} beta {beta}: relative error {relative_error(out, expected):.2e}")
 PY
 for tool in memcheck racecheck synccheck; do
     timeout 120 compute-sanitizer --tool $tool python3 /tmp/hopper_one_call.py bf16 >"$LOGS/sanitizer_$tool.log" 2>&1

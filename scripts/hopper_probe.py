@@ -32,6 +32,10 @@ VARIANTS = {  # name -> -D flags
     "kn_bf16_p1_s3": ["-DTG_B_NK=0", "-DTG_C_BF16=1", "-DTG_WGMMA_PENDING=1", "-DTG_STAGES=3"],
     "kn_bf16_p0_g16": ["-DTG_B_NK=0", "-DTG_C_BF16=1", "-DTG_WGMMA_PENDING=0", "-DTG_GROUP_M=16"],
     "kn_bf16_p0_g4": ["-DTG_B_NK=0", "-DTG_C_BF16=1", "-DTG_WGMMA_PENDING=0", "-DTG_GROUP_M=4"],
+    "kn_bf16_p0_g16_tmastore": ["-DTG_B_NK=0", "-DTG_C_BF16=1", "-DTG_WGMMA_PENDING=0", "-DTG_GROUP_M=16",
+                                "-DTG_TMA_STORE=1"],
+    "kn_bf16_p0_tmastore": ["-DTG_B_NK=0", "-DTG_C_BF16=1", "-DTG_WGMMA_PENDING=0", "-DTG_TMA_STORE=1"],
+    "nk_f32_p0_tmastore": ["-DTG_B_NK=1", "-DTG_C_BF16=0", "-DTG_WGMMA_PENDING=0", "-DTG_TMA_STORE=1"],
     # where the time goes (results wrong on purpose; the checks say BAD)
     "kn_bf16_p0_nostore": ["-DTG_B_NK=0", "-DTG_C_BF16=1", "-DTG_WGMMA_PENDING=0", "-DTG_SKIP_STORE=1"],
     "kn_bf16_p0_nomma": ["-DTG_B_NK=0", "-DTG_C_BF16=1", "-DTG_WGMMA_PENDING=0", "-DTG_SKIP_MMA=1"],

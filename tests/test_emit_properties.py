@@ -137,6 +137,7 @@ def hopper_ops_kernel() -> m.Kernel:
     Bs = k.shared("Bs", 64, 64, buffers=2, layout="tma")
     full = k.mbarrier("full", arrivals=1, count=2)
     empty = k.mbarrier("empty", arrivals=4, count=2)
+    Cs = k.shared("Cs", 64, 64, dtype="bf16", layout="tma")
     producer, consumer = k.role("producer", range(0, 4)), k.role("consumer", range(4, 8))
     with producer, k.one_thread(), k.k_loop() as kt:
         k.wait_barrier(empty[kt % 2], (kt // 2 + 1) % 2)
@@ -152,7 +153,7 @@ def hopper_ops_kernel() -> m.Kernel:
             k.wgmma(acc, As[kt % 2], Bs[kt % 2], a_slice=0)
             k.wgmma_wait(acc, 0)
             k.arrive(empty[kt % 2])
-        k.store(acc, row=consumer.warp)
+        k.store_tma(acc, Cs, slice=0)
     return k.build()
 
 

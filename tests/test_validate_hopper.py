@@ -119,6 +119,16 @@ def test_hopper_ops_are_refused_off_sm_90a() -> None:
     assert "hopper.target" in rules_of(schedule(), target="sm_80")
 
 
+def test_the_tma_store_epilogue_is_checked() -> None:
+    kernel = hopper_tma_wgmma.kernel(stages=2, block_n=128)
+    tg.validate(kernel, target="sm_90a")
+    # its staging tile must be C's dtype and 64 rows
+    wrong = [t.model_copy(update={"dtype": "f32"}) if t.name == "Cs" else t for t in kernel.shared]
+    assert "hopper.operands" in rules_of(kernel.model_copy(update={"shared": wrong}))
+    short = [t.model_copy(update={"rows": 32}) if t.name == "Cs" else t for t in kernel.shared]
+    assert "hopper.operands" in rules_of(kernel.model_copy(update={"shared": short}))
+
+
 def test_operands_need_the_tma_layout() -> None:
     kernel = schedule()
     plain = [t.model_copy(update={"layout": "kittens"}) for t in kernel.shared]

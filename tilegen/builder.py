@@ -1185,6 +1185,27 @@ class Kernel:
         """
         self._emit(m.WgmmaWait(pending=pending, d=_reg_ref(d), loc=_caller_loc()))
 
+    @_user_errors
+    def store_tma(self, src: RegLike, staging: SharedLike, *, slice: ExprLike) -> None:
+        """The epilogue through shared memory and TMA stores (sm_90a), by the running warpgroup:
+        C = alpha * acc + beta * C for the warpgroup's 64-row slice ``slice`` of the block tile.
+
+        Args:
+            src: the accumulator: each wave's f32 16 x N slice (N = the block's columns).
+            staging: a 64-row ``layout="tma"`` tile in C's dtype, one per warpgroup; it takes
+                its width of the slice at a time.
+            slice: which 64-row slice of the block tile this warpgroup holds.
+
+        Example::
+
+            Cs = k.shared("Cs64", 64, 64, dtype="f32", buffers=2, layout="tma")
+            k.store_tma(k.accumulator("d", 16, 128), Cs[0], slice=0)
+        """
+        src_ref = _reg_ref(src)
+        rows = self._ratio(self.launch.block_m, 64, "block rows", staging.tile.name)
+        row = self.block_row * rows + as_expr(slice)
+        self._emit(m.StoreTma(src=src_ref, staging=staging.ref(), row=row, col=self.block_col, loc=_caller_loc()))
+
     def proxy_fence(self) -> None:
         """``fence.proxy.async``: this wave's ordinary shared writes become visible to TMA / wgmma.
 

@@ -204,6 +204,7 @@ _LEAF_KINDS = (
     "wgmma",
     "wgmma_wait",
     "proxy_fence",
+    "store_tma",
 )
 _CONTROL_KINDS = ("for", "if", "role", "for_tiles", "cluster", "one_thread")
 #: Every op kind of the IR this emitter turns into code (tests compare it with ir.models.Stmt).
@@ -479,6 +480,15 @@ class _Emitter:
         declared = set(self.plan.declared_in_branch.get(id(op), ()))
         inner += self._decl_nodes(declared, f"Register tiles of role `{role.name}`")
         inner += self._body(op.body)
+        if any(isinstance(inner_op, m.StoreTma) for inner_op in m.walk(op.body)):
+            inner.append(
+                Node(
+                    "steps",
+                    "The TMA stores this warpgroup issued complete before the block ends",
+                    extension=True,
+                    items=[{"kind": "store_drain", "extension": True}],
+                )
+            )
         return Node(
             "role",
             _say(f"Role `{role.name}`: {_waves(role)}", [op.loc]),
@@ -670,6 +680,12 @@ class _Emitter:
         if kind == "wgmma_wait":
             pending = _names_listed(str(op.pending) for op in ops)
             return f"Wait until at most {pending} of this wave's wgmma groups are in flight"
+        if kind == "store_tma":
+            tiles = _names_listed(f"{op.src.tile} via {op.staging.tile}" for op in ops)
+            return (
+                f"Epilogue, registers -> shared -> TMA store: C = alpha * {tiles} + beta * C (beta == 0: "
+                "the warpgroup does not wait for the store; else direct stores)"
+            )
         if kind == "proxy_fence":
             return "Make this wave's ordinary shared writes visible to TMA and wgmma"
         if kind == "barrier":
@@ -791,6 +807,16 @@ class _Emitter:
             return {"kind": "wgmma_wait", "extension": True, "pending": op.pending, "d": self._reg(op.d, op.loc)}
         if isinstance(op, m.ProxyFence):
             return {"kind": "proxy_fence", "extension": True}
+        if isinstance(op, m.StoreTma):
+            return {
+                "kind": "store_tma",
+                "extension": True,
+                "map": _map_member(op.staging.tile),
+                "staging": self._shared(op.staging, op.loc),
+                "src": self._reg(op.src, op.loc),
+                "row": self._cpp(op.row),
+                "col": self._cpp(op.col),
+            }
         raise NotImplementedError(f"the HIP emitter has no code for op kind `{op.kind}` ({op.loc})")
 
     def _group_store(self, op: m.GroupStore) -> dict[str, Any]:
@@ -1089,6 +1115,9 @@ def _tensor_maps(kernel: m.Kernel) -> list[dict[str, str]]:
         if isinstance(op, m.TmaLoad) and op.dst.tile not in maps:
             tile = kernel.shared_tile(op.dst.tile)
             maps[tile.name] = {"member": _map_member(tile.name), "type": _tma_type(tile), "src": op.src.lower()}
+        if isinstance(op, m.StoreTma) and op.staging.tile not in maps:
+            tile = kernel.shared_tile(op.staging.tile)
+            maps[tile.name] = {"member": _map_member(tile.name), "type": _tma_type(tile), "src": "c"}
     return list(maps.values())
 
 

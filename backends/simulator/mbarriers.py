@@ -201,6 +201,19 @@ class MbarrierBlock:
             assert current is not None
             self.block._write_reg(wave, tile, index, current + product, "f32")
 
+    def store_tma(self, wave: _Wave, event: Event) -> None:
+        """Each wave's 16 rows of the warpgroup's slice: the same C as the TMA stores write (the
+        staging and its ordering are inside the runtime call)."""
+        op: m.StoreTma = event.op  # type: ignore[assignment]
+        tile, value = self.block._read_reg(wave, event, op.src)
+        _, index = self.block._register(wave, event, op.src)
+        use = self.block.run.semantics.of(op).global_use
+        assert use is not None
+        self.block._global_tile(wave, event, use)  # bounds
+        share = use.wave_rect(wave.warp, self.block._at(wave, event))
+        self.block.run.write_c(self.block.block, wave.warp, event, share.rows, share.cols, value)
+        self.block._write_reg(wave, tile, index, value * self.block.run.alpha, "f32")
+
     def check_not_pending(self, wave: _Wave, event: Event) -> None:
         """An op other than wgmma / its wait touching an accumulator a wgmma still writes."""
         effects = self.block.run.semantics.of(event.op)
@@ -242,6 +255,9 @@ class MbarrierBlock:
                         self.wgmma(wave, event)
                     elif isinstance(op, m.WgmmaWait):
                         self.wgmma_wait(wave, event)
+                    elif isinstance(op, m.StoreTma):
+                        self.check_not_pending(wave, event)
+                        self.store_tma(wave, event)
                     elif not isinstance(op, m.ProxyFence):
                         self.check_not_pending(wave, event)
                         handler = block._ops.get(type(op))

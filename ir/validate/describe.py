@@ -104,6 +104,9 @@ def describe(op: m.Stmt, kernel: m.Kernel) -> str:
         return f"tg::wgmma::wait<{op.pending}>({reg_text(op.d)})"
     if isinstance(op, m.ProxyFence):
         return "tg::fence_proxy_async()"
+    if isinstance(op, m.StoreTma):
+        args = f"{shared_text(op.staging)}, {reg_text(op.src)}, g.c, {to_text(op.row)}, {to_text(op.col)}"
+        return f"tg::tma::store_accumulators(g.tma_{op.staging.tile}, {args})"
     if isinstance(op, m.OneThread):
         return "one thread (lane 0 of the role's first wave)"
     return type(op).__name__  # pragma: no cover - every op kind is handled above

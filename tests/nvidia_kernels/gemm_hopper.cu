@@ -34,6 +34,11 @@ using namespace kittens;
 #ifndef TG_SKIP_MMA
 #define TG_SKIP_MMA 0
 #endif
+// TG_TMA_STORE: with beta == 0, the epilogue goes registers -> shared -> TMA store, which the
+// consumers do not wait for (they go on to the next tile); 16 KiB of staging per warpgroup.
+#ifndef TG_TMA_STORE
+#define TG_TMA_STORE 0
+#endif
 #ifndef TG_MODULE_NAME
 #define TG_MODULE_NAME gemm_hopper
 #endif
@@ -62,6 +67,11 @@ using B_tile = tg::tma_tile_bf<BLOCK_N, K_STEP>;
 using B_tile = tg::tma_tile_bf<K_STEP, BLOCK_N>;
 #endif
 using C_acc = rt_fl<16, BLOCK_N, ducks::rt_layout::col>;
+#if TG_C_BF16
+using C_tile = tg::tma_tile_bf<64, 128>;  // 16 KiB: half a warpgroup's 64 x 256
+#else
+using C_tile = tg::tma_tile_fl<64, 64>;
+#endif
 
 struct gemm_hopper_globals {
     _gl_A a;
@@ -72,9 +82,10 @@ struct gemm_hopper_globals {
     size_t stream;
     CUtensorMap tma_a;  // made on the host by dispatch(), once per call
     CUtensorMap tma_b;
+    CUtensorMap tma_c;
     dim3 grid() { return dim3(std::min<int>(PERSISTENT_BLOCKS, (c.rows() / BLOCK_M) * (c.cols() / BLOCK_N))); }
     dim3 block() { return dim3(NUM_THREADS); }
-    size_t dynamic_shared_memory() { return STAGES * (sizeof(A_tile) + sizeof(B_tile)) + 2048; }  // + the two barrier arrays, 1024-aligned each
+    size_t dynamic_shared_memory() { return STAGES * (sizeof(A_tile) + sizeof(B_tile)) + 2048 + (TG_TMA_STORE ? 2 * sizeof(C_tile) : 0); }  // + the two barrier arrays, 1024-aligned each
 };
 
 __global__ __launch_bounds__(NUM_THREADS, 1) void gemm_hopper_kernel(const __grid_constant__ gemm_hopper_globals g) {
@@ -84,6 +95,9 @@ __global__ __launch_bounds__(NUM_THREADS, 1) void gemm_hopper_kernel(const __gri
     B_tile(&Bs)[STAGES] = al.allocate<B_tile, STAGES>();
     tg::mbarrier(&full)[STAGES] = al.allocate<tg::mbarrier, STAGES>();
     tg::mbarrier(&empty)[STAGES] = al.allocate<tg::mbarrier, STAGES>();
+#if TG_TMA_STORE
+    C_tile(&Cs)[2] = al.allocate<C_tile, 2>();  // one per consumer warpgroup
+#endif
     const int warp_id = warpid();
     if (threadIdx.x == 0) {
         for (int s = 0; s < STAGES; ++s) {
@@ -153,6 +167,10 @@ __global__ __launch_bounds__(NUM_THREADS, 1) void gemm_hopper_kernel(const __gri
             if (num_k_tiles > 0 && laneid() == 0) tg::arrive(empty[(step + STAGES - 1) % STAGES]);
 #endif
             mul(acc, acc, g.alpha);
+#if TG_TMA_STORE
+            tg::tma::store_accumulators(g.tma_c, Cs[slice], acc, g.c, block_row * 2 + slice, block_col, 1.f, g.beta);
+            continue;
+#endif
             if (g.beta != 0.f) {
                 C_acc c_prev;
                 load(c_prev, g.c, {0, 0, block_row * (BLOCK_M / 16) + warp_id - 4, block_col});
@@ -164,12 +182,18 @@ __global__ __launch_bounds__(NUM_THREADS, 1) void gemm_hopper_kernel(const __gri
 #endif
             store(g.c, acc, {0, 0, block_row * (BLOCK_M / 16) + warp_id - 4, block_col});
         }
+#if TG_TMA_STORE
+        tg::tma::store_drain();
+#endif
     }
 }
 
 void dispatch_gemm_hopper(gemm_hopper_globals g) {
     g.tma_a = tg::tma::make_map<A_tile>(g.a);
     g.tma_b = tg::tma::make_map<B_tile>(g.b);
+#if TG_TMA_STORE
+    g.tma_c = tg::tma::make_map<C_tile>(g.c);
+#endif
     const size_t shared_bytes = g.dynamic_shared_memory();
     hipError_t err = hipFuncSetAttribute((void*)gemm_hopper_kernel, hipFuncAttributeMaxDynamicSharedMemorySize, (int)shared_bytes);
     if (err != hipSuccess) {

@@ -18,7 +18,7 @@ from ir.validate.findings import Findings
 
 def _moved_tile(effects: OpEffects) -> tuple[str, int]:
     """(name, rows) of the tile a group op moves: its shared tile, else its stage buffer."""
-    for use in effects.shared:
+    for use in (*effects.shared, *effects.async_shared):  # async: a TMA-store epilogue's staging
         if use.tile_shape is not None:
             return use.ref.tile, use.tile_shape[0]
     assert effects.global_use is not None and effects.global_use.shape is not None

@@ -32,7 +32,7 @@ from ir.trace import Event
 from ir.validate.context import ValidationContext
 from ir.validate.findings import Findings
 
-HOPPER_OPS = (m.TmaLoad, m.Arrive, m.WaitBarrier, m.Wgmma, m.WgmmaWait, m.ProxyFence, m.OneThread)
+HOPPER_OPS = (m.TmaLoad, m.Arrive, m.WaitBarrier, m.Wgmma, m.WgmmaWait, m.ProxyFence, m.OneThread, m.StoreTma)
 WGMMA_N = (64, 128, 192, 256)
 GENERIC_WRITES = (m.GroupLoad, m.StageStore, m.StoreShared)
 
@@ -97,7 +97,37 @@ def check_operands(ctx: ValidationContext) -> list[Diagnostic]:
             return None
         return tile
 
+    staging = {op.staging.tile for op in ctx.ops if isinstance(op, m.StoreTma)}
     for op in ctx.ops:
+        others = [ref.tile for ref in ctx.effects(op).shared_refs] + [
+            use.ref.tile for use in ctx.effects(op).async_shared if not isinstance(op, m.StoreTma)
+        ]
+        for name in sorted(staging & set(others)):
+            found.error(
+                f"`{ctx.describe(op)}` uses `{name}`, the staging tile of a TMA-store epilogue, which "
+                "orders its own accesses (and no other op's)",
+                op=op,
+                key=("staging", name),
+                buffer=name,
+                fix="give the epilogue a shared tile of its own",
+            )
+        if isinstance(op, m.StoreTma):
+            tile = tma_tile(op, op.staging, "staging tile")
+            acc = kernel.register_tile(op.src.tile)
+            if tile is None:
+                continue
+            problems = []
+            if tile.rows != 64:
+                problems.append(f"staging `{tile.name}` has {tile.rows} rows; it holds a warpgroup's 64-row slice")
+            if acc.cols % tile.cols:
+                problems.append(f"staging `{tile.name}`'s {tile.cols} columns do not divide `{acc.name}`'s {acc.cols}")
+            if tile.dtype != kernel.globals.c_dtype:
+                problems.append(f"staging `{tile.name}` is {tile.dtype} but C is {kernel.globals.c_dtype}")
+            if (acc.rows, acc.dtype) != (16, "f32"):
+                problems.append(f"`{acc.name}` is {acc.dtype} {acc.rows} x {acc.cols}; each wave holds f32 16 x N")
+            for problem in problems:
+                found.error(f"`{ctx.describe(op)}`: {problem}", op=op, key=problem, buffer=tile.name,
+                            fix="stage through a 64-row tma tile in C's dtype whose width divides N")  # fmt: skip
         if isinstance(op, m.TmaLoad):
             tma_tile(op, op.dst, "destination")
         elif isinstance(op, m.Wgmma):
@@ -129,14 +159,14 @@ def check_warpgroups(ctx: ValidationContext) -> list[Diagnostic]:
     """wgmma and its wait are warpgroup instructions: every wave of a warpgroup (4 consecutive
     waves starting at a multiple of 4) must run each of them the same number of times."""
     found = Findings("hopper.warpgroup", ctx.kernel)
-    if not any(isinstance(op, (m.Wgmma, m.WgmmaWait)) for op in ctx.ops):
+    if not any(isinstance(op, (m.Wgmma, m.WgmmaWait, m.StoreTma)) for op in ctx.ops):
         return []
     for sample in ctx.samples:
         counts: dict[int, dict[int, int]] = {}  # id(op) -> wave -> times run
         ops: dict[int, m.Stmt] = {}
         for wave, events in sample.traces.items():
             for event in events:
-                if isinstance(event.op, (m.Wgmma, m.WgmmaWait)):
+                if isinstance(event.op, (m.Wgmma, m.WgmmaWait, m.StoreTma)):
                     ops[id(event.op)] = event.op
                     per_wave = counts.setdefault(id(event.op), {})
                     per_wave[wave] = per_wave.get(wave, 0) + 1

@@ -16,6 +16,8 @@
 
 #include "base.cuh"
 #include "mbarrier.cuh"
+#include "memory.cuh"
+#include "register.cuh"
 
 namespace tg {
 
@@ -140,6 +142,88 @@ KITTENS_DEVICE void store_async(const CUtensorMap& map, const TILE& src, int row
 template <int P>
 KITTENS_DEVICE void store_wait_read() {
     asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(P) : "memory");
+}
+
+// Until at most P of this thread's stores are incomplete (their global writes done too).
+template <int P>
+KITTENS_DEVICE void store_wait() {
+    asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(P) : "memory");
+}
+
+}  // namespace tma
+
+// Registers -> a tma_tile, for a TMA store: this warp's rt_fl<16, N> (rows 16 w .. of a warpgroup's
+// 64 x N result, columns [col0, col0 + TILE::cols) of it) to rows row0 .. row0 + 15 of `dst`,
+// converted to the tile's dtype. Lanes of a quad write consecutive 4- or 8-byte pieces of one
+// 16-byte chunk, and the swizzle puts the 8 rows of a warp instruction in 8 different chunks:
+// free of bank conflicts.
+template <typename TILE, typename L, int N>
+KITTENS_DEVICE void store_slice(TILE& dst, const kittens::rt<float, 16, N, L>& src, int row0, int col0) {
+    static_assert(TILE::cols % 16 == 0 && N % TILE::cols == 0, "tg::store_slice: the tile must cut N into whole slices");
+    const int lane = kittens::laneid(), group = lane / 4, quad = lane % 4;
+    const uint32_t base = dst.smem();
+#pragma unroll
+    for (int j = 0; j < TILE::cols / 16; ++j) {
+#pragma unroll
+        for (int p = 0; p < 4; ++p) {
+            const float2 v = src.tiles[0][col0 / 16 + j].data[p];
+            const int row = row0 + group + 8 * (p & 1), col = 16 * j + 2 * quad + 8 * (p >> 1);
+            const uint32_t address = base + TILE::offset(row, col);
+            if constexpr (std::is_same_v<typename TILE::dtype, float>) {
+                asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(address), "f"(v.x), "f"(v.y) : "memory");
+            } else {
+                const uint32_t packed = kittens::detail::as_u32(__float22bfloat162_rn(v));
+                asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(address), "r"(packed) : "memory");
+            }
+        }
+    }
+}
+
+// Barrier of the warpgroup `group` alone (named barrier 1 + group, 128 threads): the other
+// warpgroups go on.
+KITTENS_DEVICE void warpgroup_barrier(int group) {
+    asm volatile("bar.sync %0, 128;\n" ::"r"(1 + group) : "memory");
+}
+
+namespace tma {
+
+// The epilogue of a warpgroup's 64 x N accumulator slice through shared memory and TMA stores:
+// C tile (row, col) of 64 x N = alpha * acc (+ beta * C). With beta == 0 each part of `staging`'s
+// width goes registers -> `staging` (every warp its 16 rows) -> a TMA store that one thread issues
+// and nobody waits for: the warpgroup goes on to its next tile while the copy engine writes C;
+// the next use of `staging` first waits until the previous store has read it. With beta != 0
+// (C must be read) the warps store directly. Every thread of the warpgroup calls it; the barrier
+// is the warpgroup's own (named barrier 1 + warpgroup), so other warpgroups are not held. Call
+// store_drain() once after the last one, before the block ends.
+template <typename TILE, kittens::ducks::gl::all GL, typename L, int N>
+KITTENS_DEVICE void store_accumulators(const CUtensorMap& map, TILE& staging, kittens::rt<float, 16, N, L>& acc,
+                                       const GL& c, int row, int col, float alpha, float beta) {
+    static_assert(TILE::rows == 64 && N % TILE::cols == 0, "tg::tma::store_accumulators: staging is 64 x (a part of N)");
+    const int group = kittens::warpgroupid(), warp = kittens::warpid() % kittens::WARPGROUP_WARPS;
+    kittens::mul(acc, acc, alpha);
+    if (beta != 0.f) {
+        kittens::rt<float, 16, N, L> previous;
+        kittens::load(previous, c, {0, 0, row * 4 + warp, col});
+        kittens::mul(previous, previous, beta);
+        kittens::add(acc, acc, previous);
+        kittens::store(c, acc, {0, 0, row * 4 + warp, col});
+        return;
+    }
+    const bool issuer = warp == 0 && kittens::laneid() == 0;
+#pragma unroll
+    for (int part = 0; part < N / TILE::cols; ++part) {
+        if (issuer) store_wait_read<0>();  // the previous store from `staging` has read it
+        warpgroup_barrier(group);
+        store_slice(staging, acc, 16 * warp, part * TILE::cols);
+        fence_proxy_async();  // the copy engine reads what these ordinary stores wrote
+        warpgroup_barrier(group);
+        if (issuer) store_async(map, staging, row, col * (N / TILE::cols) + part);
+    }
+}
+
+// Before the block ends: the stores store_accumulators issued from this thread are complete.
+KITTENS_DEVICE void store_drain() {
+    if (kittens::warpid() % kittens::WARPGROUP_WARPS == 0 && kittens::laneid() == 0) store_wait<0>();
 }
 
 }  // namespace tma
