@@ -133,3 +133,17 @@ def test_operands_need_the_tma_layout() -> None:
     kernel = schedule()
     plain = [t.model_copy(update={"layout": "kittens"}) for t in kernel.shared]
     assert "hopper.operands" in rules_of(kernel.model_copy(update={"shared": plain}))
+
+
+def test_the_launch_spec_carries_one_tensor_map_per_tma_tile() -> None:
+    """tilegen.compile's launcher packs the CUtensorMaps where the emitted globals struct has them."""
+    from backends.hip.launch import launch_spec
+
+    spec = launch_spec(hopper_tma_wgmma.kernel(), "sm_90a")
+    maps = {p.name: p for p in spec.params if p.kind == "tensor_map"}
+    assert list(maps) == ["tma_As", "tma_Bs", "tma_Cs"]
+    assert (maps["tma_As"].operand, maps["tma_As"].box) == ("a", (128, 64))
+    assert (maps["tma_Bs"].operand, maps["tma_Bs"].box) == ("b", (64, 64))
+    assert (maps["tma_Cs"].operand, maps["tma_Cs"].box) == ("c", (64, 64))
+    assert all(p.offset % 64 == 0 and p.swizzle == 128 for p in maps.values())
+    assert "static_assert(offsetof(hopper_tma_wgmma_globals, tma_Cs) == 384" in spec.static_asserts()

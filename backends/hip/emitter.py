@@ -22,6 +22,7 @@ from typing import Any, Optional
 import jinja2
 
 from backends.hip.block_order_code import Assign, BlockOrder, Let, When, block_order
+from backends.hip.launch import tensor_maps
 from ir import models as m
 from ir.expr import (
     BLOCK_COL,
@@ -1109,16 +1110,8 @@ def _map_member(tile: str) -> str:
 
 
 def _tensor_maps(kernel: m.Kernel) -> list[dict[str, str]]:
-    """The tensor maps dispatch() makes on the host, one per shared tile TMA loads into."""
-    maps: dict[str, dict[str, str]] = {}
-    for op in m.walk(kernel.body):
-        if isinstance(op, m.TmaLoad) and op.dst.tile not in maps:
-            tile = kernel.shared_tile(op.dst.tile)
-            maps[tile.name] = {"member": _map_member(tile.name), "type": _tma_type(tile), "src": op.src.lower()}
-        if isinstance(op, m.StoreTma) and op.staging.tile not in maps:
-            tile = kernel.shared_tile(op.staging.tile)
-            maps[tile.name] = {"member": _map_member(tile.name), "type": _tma_type(tile), "src": "c"}
-    return list(maps.values())
+    """The tensor maps dispatch() makes on the host (backends/hip/launch.py: ``tensor_maps``)."""
+    return [{"member": t.member, "type": _tma_type(t.tile), "src": t.operand} for t in tensor_maps(kernel)]
 
 
 def _one_thread_sites(kernel: m.Kernel) -> tuple[dict[int, int], set[int]]:

@@ -140,10 +140,31 @@ def layout(members: list[tuple[str, ParamKind, dict[str, Any]]]) -> tuple[tuple[
     return tuple(params), -(-offset // align_max) * align_max
 
 
-def _map_member(tile: str) -> str:
-    from backends.hip.emitter import _map_member as member
+@dataclass(frozen=True)
+class TensorMap:
+    """A ``CUtensorMap`` member of the globals struct: one per shared tile TMA moves (loads into it,
+    or stores C from it), made on the host for each call over ``operand`` in boxes of one
+    128-byte panel x the tile's rows, 128-byte swizzle (``tg::tma::make_map``)."""
 
-    return member(tile)
+    member: str
+    tile: m.SharedTile
+    operand: str  # "a" | "b" | "c"
+
+    @property
+    def box(self) -> tuple[int, int]:
+        """(rows, cols) in elements of one TMA copy."""
+        return self.tile.rows, 128 // (2 if self.tile.dtype == "bf16" else 4)
+
+
+def tensor_maps(kernel: m.Kernel) -> list[TensorMap]:
+    """The kernel's tensor maps, in the order the globals struct declares them (first use)."""
+    maps: dict[str, TensorMap] = {}
+    for op in m.walk(kernel.body):
+        if isinstance(op, m.TmaLoad) and op.dst.tile not in maps:
+            maps[op.dst.tile] = TensorMap(f"tma_{op.dst.tile}", kernel.shared_tile(op.dst.tile), op.src.lower())
+        if isinstance(op, m.StoreTma) and op.staging.tile not in maps:
+            maps[op.staging.tile] = TensorMap(f"tma_{op.staging.tile}", kernel.shared_tile(op.staging.tile), "c")
+    return list(maps.values())
 
 
 def launch_spec(kernel: m.Kernel, target: str) -> LaunchSpec:
@@ -159,16 +180,10 @@ def launch_spec(kernel: m.Kernel, target: str) -> LaunchSpec:
         ("beta", "f32", {}),
         ("stream", "u64", {}),
     ]
-    # TMA kernels (sm_90a): one CUtensorMap per TMA-loaded shared tile, in the order and with the
-    # members the emitter declares them; made on the host as tg::tma::make_map makes them (a box of
-    # one 128-byte panel x the tile's rows, 128-byte swizzle).
-    from backends.hip.emitter import _tensor_maps
-
-    for tensor_map in _tensor_maps(kernel):
-        tile = next(t for t in kernel.shared if _map_member(t.name) == tensor_map["member"])
-        element = 2 if tile.dtype == "bf16" else 4
-        extra = {"operand": tensor_map["src"], "dtype": tile.dtype, "box": (tile.rows, 128 // element), "swizzle": 128}
-        members.append((tensor_map["member"], "tensor_map", extra))
+    dtypes = {"a": glob.a_dtype, "b": glob.b_dtype, "c": glob.c_dtype}
+    for tmap in tensor_maps(kernel):
+        extra = {"operand": tmap.operand, "box": tmap.box, "swizzle": 128, "dtype": dtypes[tmap.operand]}
+        members.append((tmap.member, "tensor_map", extra))
     params, size = layout(members)
     order = block_order(launch)
     return LaunchSpec(
@@ -185,4 +200,4 @@ def launch_spec(kernel: m.Kernel, target: str) -> LaunchSpec:
     )
 
 
-__all__ = ["KIND_LAYOUT", "LaunchSpec", "Param", "launch_spec", "layout"]
+__all__ = ["KIND_LAYOUT", "LaunchSpec", "Param", "TensorMap", "launch_spec", "layout", "tensor_maps"]
