@@ -82,6 +82,7 @@ class DeviceModule:
         self._kernel: Optional[Any] = None
         self._launcher: Optional[ModuleType] = None
         self._lock = threading.Lock()
+        self._maps: dict[tuple[Any, ...], bytes] = {}  # encoded CUtensorMaps by (member, device, operand)
         self.__name__ = f"{function} in {image}"
 
     def _loaded(self) -> Any:
@@ -107,7 +108,15 @@ class DeviceModule:
         kernel = self._loaded()
         for param in spec.params:
             if param.kind == "tensor_map":
-                values[param.name] = encode_tensor_map(self._launcher, device, param, values)
+                # A map depends only on the tensor's address, shape and the box: encode it once.
+                key = (param.name, device, values[param.operand])
+                encoded = self._maps.get(key)
+                if encoded is None:
+                    if len(self._maps) >= 256:
+                        self._maps.clear()
+                    encoded = encode_tensor_map(self._launcher, device, param, values)
+                    self._maps[key] = encoded
+                values[param.name] = encoded
         params = spec.pack(values)
         kernel.launch(
             device,
