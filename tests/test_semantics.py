@@ -113,3 +113,44 @@ def test_missing_index_names_arrays_used_whole() -> None:
     assert "array of 4" in (missing_index(kernel, m.RegRef(tile="C_accum")) or "")
     assert missing_index(kernel, m.RegRef(tile="C_accum", index=Var(name="i"))) is None
     assert missing_index(kernel, m.RegRef(tile="undeclared")) is None
+
+
+def test_an_array_used_without_an_index_reads_the_same_in_every_layer() -> None:
+    """Validator, simulator and emitter say it with ir.semantics' one wording (it used to be three
+    rule names and four checks)."""
+    import torch
+
+    from backends.hip.emitter import UnvalidatedKernel, render
+    from backends.simulator import simulate
+    from ir.diagnostics import SimulationError
+    from ir.validate import diagnose
+
+    kernel = baseline()
+    store = next(op for op in m.walk(kernel.body) if isinstance(op, m.Store))
+    broken_store = store.model_copy(update={"src": m.RegRef(tile="C_accum")})
+
+    def swap(body: list) -> list:
+        out = []
+        for op in body:
+            if op is store:
+                out.append(broken_store)
+            elif hasattr(op, "body") and not isinstance(op, m.If):
+                out.append(op.model_copy(update={"body": swap(op.body)}))
+            else:
+                out.append(op)
+        return out
+
+    broken = kernel.model_copy(update={"body": swap(kernel.body)})
+    wording = missing_index(kernel, broken_store.src)
+    assert wording is not None
+    (found,) = [d for d in diagnose(broken) if d.rule == "structure.references"]
+    assert found.message == wording
+    launch = kernel.launch
+    a = torch.randn(launch.block_m, launch.k_step)
+    b = torch.randn(launch.k_step, launch.block_n)
+    with pytest.raises(SimulationError) as caught:
+        simulate(broken, a, b)
+    (simulated,) = caught.value.diagnostics
+    assert simulated.rule == "structure.references" and simulated.message == wording
+    with pytest.raises(UnvalidatedKernel, match=r"structure\.references"):
+        render(broken)

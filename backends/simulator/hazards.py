@@ -39,7 +39,10 @@ RULES: dict[str, str] = {
     "registers.read-before-write": "a register tile or stage buffer is read before this wave wrote it",
     "registers.scope": "a wave uses a register tile or stage buffer of a role it is not in",
     "structure.variables": "an expression cannot be evaluated where it runs (undefined variable, division by zero)",
-    "structure.references": "an op names a register tile, shared tile or stage buffer the kernel does not declare",
+    "structure.references": (
+        "an op names a register tile, shared tile or stage buffer the kernel does not declare, or an array / "
+        "multi-buffered tile without saying which element"
+    ),
     "structure.traceable": "a wave runs more ops than any real schedule would (a loop bound is wrong)",
 }
 
