@@ -520,3 +520,61 @@ def test_a_block_condition_is_checked_on_both_sides_of_its_constant() -> None:
     assert any(rows >= 5 for rows, _ in checked_sizes(kernel).grids)
     errors = [d for d in diagnose(kernel) if d.severity == "error"]
     assert any(d.loc is not None and d.loc.line == _line_of("BUG block-condition") for d in errors), errors
+
+
+def hopper(bug: Optional[str] = None) -> m.Kernel:
+    """examples/hopper_tma_wgmma.py (TMA ring, mbarriers, wgmma, persistent) at a small size."""
+    stages, block_n = 2, 128
+    k = tg.Kernel("hopper", warps=12, block=(128, block_n), k_step=64, c_dtype="f32", persistent=3)
+    As = k.shared("As", 128, 64, buffers=stages, layout="tma")
+    Bs = k.shared("Bs", 64, block_n, buffers=stages, layout="tma")
+    full = k.mbarrier("full", arrivals=1, count=stages)
+    empty = k.mbarrier("empty", arrivals=8, count=stages)
+    producer = k.role("producer", range(0, 4), max_registers=40)
+    consumers = k.role("consumer", range(4, 12), max_registers=232)
+    with producer, k.tiles(), k.one_thread(), k.k_loop() as kt:
+        step = k.k_done + kt
+        k.wait_barrier(empty[step % stages], (step // stages + 1) % 2)
+        k.arrive(full[step % stages], expect_bytes=k.tile_bytes(As, Bs))
+        k.tma_load(As[step % stages], "A", kt, barrier=full[step % stages])
+        k.tma_load(Bs[step % stages], "B", kt, barrier=full[step % stages])
+    with consumers:
+        acc = k.accumulator("C_accum", 16, block_n)
+        if bug == "hopper-zero-once":
+            k.zero(acc)  # BUG hopper-zero-once
+        with k.tiles():
+            if bug is None:
+                k.zero(acc)
+            with k.k_loop() as kt:
+                if bug == "hopper-zero-in-k-loop":
+                    k.zero(acc)  # BUG hopper-zero-in-k-loop
+                step = k.k_done + kt
+                k.wait_barrier(full[step % stages], (step // stages) % 2)
+                k.wgmma(acc, As[step % stages], Bs[step % stages], a_slice=consumers.warp // 4)
+                k.wgmma_wait(acc, 0)
+                k.arrive(empty[step % stages])
+            k.store(acc, row=consumers.warp)  # BUG-STORE
+    return k.build()
+
+
+@pytest.mark.parametrize(
+    ("bug", "rule"),
+    [("hopper-zero-once", "accumulators.foreign-sums"), ("hopper-zero-in-k-loop", "accumulators.missing-k")],
+)
+def test_wgmma_accumulators_are_checked_too(bug: str, rule: str) -> None:
+    assert [d for d in diagnose(hopper(), "sm_90a") if d.severity == "error"] == []
+    errors = [d for d in diagnose(hopper(bug), "sm_90a") if d.rule == rule]
+    assert errors, [str(d) for d in diagnose(hopper(bug), "sm_90a")]
+    assert errors[0].loc is not None and errors[0].loc.line == _line_of("BUG-STORE")
+    assert f"{HERE}:{_line_of(f'BUG {bug}')}" in errors[0].message
+
+
+def test_a_duplicated_wgmma_is_a_k_step_summed_twice() -> None:
+    """Found by the mutation property: a second wgmma on the same stage fill."""
+    from tilegen.testing import _replace_at
+
+    kernel = hopper()
+    index = next(i for i, op in enumerate(m.walk(kernel.body)) if isinstance(op, m.Wgmma))
+    twice = _replace_at(kernel, index, lambda op: [op, op])
+    errors = [d for d in diagnose(twice, "sm_90a") if d.rule == "accumulators.foreign-sums"]
+    assert errors and "a second time" in errors[0].message and errors[0].waves == tuple(range(4, 12))

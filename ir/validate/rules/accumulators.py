@@ -217,7 +217,19 @@ class Sums:
     last: m.Stmt  # the op that last changed it
 
 
-Tag = Union[Operand, Sums, None]
+@dataclass(frozen=True)
+class StageSums:
+    """An accumulator that wgmma fills from TMA stages (ordered by mbarriers, not block barriers,
+    so the stages' contents are not tracked): the K elements summed and which stage fills it
+    read, as (shared tile, buffer, how many waits on the stage's barrier came before)."""
+
+    k_elements: int
+    seen: frozenset[tuple[str, int, int]]
+    zero: m.Stmt
+    last: m.Stmt
+
+
+Tag = Union[Operand, Sums, StageSums, None]
 
 
 def _subtract(rect: Rect, cut: Rect) -> list[Rect]:
@@ -307,6 +319,8 @@ class _Wave:
     stages: dict[str, Optional[Operand]] = field(default_factory=dict)
     #: in-flight stage loads: (counter, stage buffer, what it will hold)
     queue: list[tuple[str, str, Operand]] = field(default_factory=list)
+    #: waits this wave made on each mbarrier (name, index): which fill of a TMA stage it sees
+    waits: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class _Flow:
@@ -326,6 +340,11 @@ class _Flow:
         if len(counts) != 1:
             return  # barriers.divergent
         waves = {w: _Wave() for w in sample.traces}
+        self.fill_barrier: dict[tuple[str, int], tuple[str, int]] = {}  # TMA stage -> its barrier
+        for events in sample.traces.values():
+            for event in events:
+                if isinstance(event.op, m.TmaLoad):
+                    self.fill_barrier[self.buffer(event, event.op.dst)] = self.bar(event, event.op.barrier)
         for phase in range(counts.pop()):
             landed: list[tuple[tuple[str, int], Piece]] = []
             for wave, state in waves.items():
@@ -336,6 +355,9 @@ class _Flow:
                 landed += writes
             for key, piece in landed:  # other waves see this phase's writes from the next phase on
                 self.shared[key] = _write(self.shared[key], piece)
+
+    def bar(self, event: Event, ref: m.BarRef) -> tuple[str, int]:
+        return ref.barrier, 0 if ref.index is None else self.ctx.value(event, ref.index)
 
     def write(self, own: dict[tuple[str, int], list[Piece]], writes: list[tuple[tuple[str, int], Piece]],
               key: tuple[str, int], piece: Piece) -> None:
@@ -400,11 +422,15 @@ class _Flow:
         if isinstance(op, m.Mma):
             state.regs[self.key(event, op.d)] = self.mma(wave, state, event)
             return
+        if isinstance(op, m.WaitBarrier):
+            key = self.bar(event, op.barrier)
+            state.waits[key] = state.waits.get(key, 0) + 1
+            return
         if isinstance(op, m.Wgmma):
             # wgmma reads TMA-loaded stages ordered by mbarrier phases, not block-barrier phases:
-            # its operands' timing is ir/validate/rules/mbarriers.py's; K coverage of the loads is
-            # runtime-shapes.k-coverage's. The accumulator is not tracked further here.
-            state.regs[self.key(event, op.d)] = None
+            # their timing is ir/validate/rules/mbarriers.py's. Here: which fill of which stage each
+            # accumulator summed (a stage fill twice is a K step twice) and how much K it holds.
+            state.regs[self.key(event, op.d)] = self.wgmma(wave, state, event)
             return
         if isinstance(op, m.Store):
             self.store(wave, state.regs.get(self.key(event, op.src)), event)
@@ -473,7 +499,75 @@ class _Flow:
             return None
         return Sums(rows, cols, ks, c.zero, op)
 
+    def wgmma(self, wave: int, state: _Wave, event: Event) -> Tag:
+        op: m.Wgmma = event.op  # type: ignore[assignment]
+        c = state.regs.get(self.key(event, op.d))
+        if isinstance(c, Sums) and c.rows is None and not c.ks:
+            c = StageSums(0, frozenset(), c.zero, c.zero)  # zeroed, nothing summed yet
+        if not isinstance(c, StageSums):
+            return None
+        stage = self.buffer(event, op.a)
+        barrier = self.fill_barrier.get(stage)
+        if barrier is None:
+            return None  # not a TMA stage: nothing to say
+        token = (*stage, state.waits.get(barrier, 0))
+        if token in c.seen:
+            kernel = self.kernel
+            self.found.foreign.error(
+                f"adds the fill of `{stage[0]}[{stage[1]}]` it already summed into `{reg_text(op.d)}` a second time "
+                f"(no wait on `{barrier[0]}[{barrier[1]}]` between the two; {self.sample.instance(event)}); the "
+                f"product counts that K step twice. Zeroed by {where(c.zero, kernel)}",
+                op=op,
+                key="stage twice",
+                related=where(c.last, kernel),
+                waves=(wave,),
+                buffer=op.d.tile,
+                fix="one wgmma per accumulator and K step: wait on the stage's barrier for the next fill before "
+                "reading the stage again",
+            )
+            return None
+        cols = self.kernel.shared_tile(op.a.tile).cols
+        return StageSums(c.k_elements + cols, c.seen | {token}, c.zero, op)
+
+    def store_stage_sums(self, wave: int, held: StageSums, event: Event) -> None:
+        """A stored wgmma accumulator holds exactly K elements of K: fewer is a zero inside the K
+        loop (missing K), more is another tile's sums (not re-zeroed) or a stage summed twice."""
+        op: m.Store = event.op  # type: ignore[assignment]
+        k_total = self.sample.problem.k
+        if held.k_elements == k_total:
+            return
+        kernel = self.kernel
+        where_ = self.sample.instance(event)
+        if held.k_elements < k_total:
+            self.found.missing_k.error(
+                f"stores `{reg_text(op.src)}` holding the sums of {held.k_elements} of the {k_total} K elements "
+                f"({where_}); {where(held.zero, kernel)} zeroed it after the earlier K steps were added",
+                op=op,
+                key="stage sums",
+                related=where(held.zero, kernel),
+                waves=(wave,),
+                buffer=op.src.tile,
+                fix="zero the accumulators once per output tile, before the K loop (not inside it), and multiply "
+                "every K step into them",
+            )
+            return
+        self.found.foreign.error(
+            f"stores `{reg_text(op.src)}` holding the sums of {held.k_elements} K elements, more than the {k_total} "
+            f"of this output tile ({where_}): it still holds another tile's sums, last zeroed by "
+            f"{where(held.zero, kernel)}",
+            op=op,
+            key="stage sums",
+            related=where(held.zero, kernel),
+            waves=(wave,),
+            buffer=op.src.tile,
+            fix="zero the accumulators at the start of each output tile: `k.zero(acc)` inside `with k.tiles():`, "
+            "before the K loop",
+        )
+
     def store(self, wave: int, held: Tag, event: Event) -> None:
+        if isinstance(held, StageSums):
+            self.store_stage_sums(wave, held, event)
+            return
         if not isinstance(held, Sums):
             return
         op: m.Store = event.op  # type: ignore[assignment]
