@@ -26,6 +26,8 @@ from typing import Literal
 
 import torch
 
+from ir.semantics import group_share, mma_shapes
+
 Layout = Literal["row", "col"]
 Dtype = Literal["bf16", "f32"]
 Variant = Literal["AB", "ABt"]
@@ -344,7 +346,7 @@ def emulate_matmul(
     ``"AB"`` and N x K for ``"ABt"``. Load a row tile of A, the B tile in the layout the variant
     needs, C as an f32 col tile; emulate the MFMAs; store D."""
     m, k = a.shape
-    n = b.shape[1] if variant == "AB" else b.shape[0]
+    n = mma_shapes(variant, (m, k), tuple(b.shape)).n
     a_tile = RegisterTileLayout(m, k, "row", "bf16")
     b_tile = RegisterTileLayout(*b.shape, "col" if variant == "AB" else "row", "bf16")
     d_tile = RegisterTileLayout(m, n, "col", "f32")
@@ -414,10 +416,11 @@ class SharedTileLayout:
 
 
 def group_band(rows: int, group_size: int, member: int) -> range:
-    """Rows of an ``rows``-row tile that warp ``member`` (= warp % group_size) of a group moves."""
+    """Rows of an ``rows``-row tile that warp ``member`` (= warp % group_size) of a group moves
+    (``ir.semantics.group_share``: the one statement of it every layer reads)."""
     if not 0 <= member < group_size:
         raise ValueError(f"member {member} is outside the group of {group_size} warps")
-    return range(member * rows // group_size, (member + 1) * rows // group_size)
+    return range(*group_share(rows, group_size, member))
 
 
 def group_chunks(tile: SharedTileLayout, group_size: int, member: int, lane: int) -> list[tuple[int, int]]:
