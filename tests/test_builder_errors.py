@@ -58,6 +58,13 @@ def _warp_grid_in_role() -> None:
     k.warp_grid(2, 2, role=consumers)  # MISUSE
 
 
+def _warp_grid_inside_role() -> None:
+    k = _kernel(12)
+    consumers = k.role("consumer", range(4, 12))
+    with consumers:
+        k.warp_grid(2, 2)  # MISUSE
+
+
 def _warp_grid_kernel() -> None:
     k = _kernel(4)
     k.warp_grid(3, 2)  # MISUSE
@@ -154,6 +161,7 @@ MISUSES: list[Callable[[], None]] = [
     _duplicate_name,
     _nested_roles,
     _warp_grid_in_role,
+    _warp_grid_inside_role,
     _warp_grid_kernel,
     _array_unindexed,
     _otherwise_alone,
@@ -223,3 +231,9 @@ def test_a_warp_grid_that_does_not_fit_its_role_lists_the_grids_that_do() -> Non
         _warp_grid_in_role()
     assert "role `consumer` has 8" in caught.value.message
     assert "2 x 4" in caught.value.fix
+
+
+def test_a_warp_grid_inside_a_role_without_role_says_to_pass_it() -> None:
+    with pytest.raises(tg.BuildError) as caught:
+        _warp_grid_inside_role()
+    assert "pass `role=consumer`" in caught.value.fix and "2 x 4" in caught.value.fix

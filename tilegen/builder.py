@@ -535,10 +535,17 @@ class Kernel:
         if rows * cols != count:
             whose = f"role `{role.name}`" if role else "the kernel"
             shapes = ", ".join(f"{r} x {count // r}" for r in range(1, count + 1) if count % r == 0)
-            raise BuildError(
-                f"a {rows} x {cols} warp grid needs {rows * cols} warps, but {whose} has {count}",
-                fix=f"use a grid of {count} warps ({shapes}), or change the warp count of {whose}",
-            )
+            fix = f"use a grid of {count} warps ({shapes}), or change the warp count of {whose}"
+            inside = next((f.role for f in reversed(self._frames) if f.role is not None), None)
+            if role is None and inside is not None:
+                # Inside `with role:` a grid without role= still arranges the kernel's warps.
+                size = next(r.count for r in self._roles if r.name == inside)
+                fits = ", ".join(f"{r} x {size // r}" for r in range(1, size + 1) if size % r == 0)
+                fix = (
+                    f"inside `with {inside}:` pass `role={inside}` to arrange that role's {size} warps (a grid of "
+                    f"{size}: {fits}); without it the grid is of the kernel's {count} warps"
+                )
+            raise BuildError(f"a {rows} x {cols} warp grid needs {rows * cols} warps, but {whose} has {count}", fix=fix)
         local = role.warp if role else self.warp
         row, col = local // cols, local % cols
         grid = m.WarpGrid(rows=rows, cols=cols, role=role.name if role else None, row=row, col=col, loc=_caller_loc())
