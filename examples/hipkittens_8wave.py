@@ -20,11 +20,16 @@ import tilegen as tg
 from ir.expr import Expr
 
 #: 2 x 64 x 64 f32 accumulators per wave of 32 threads need 256 registers per thread: past the
-#: 255 NVIDIA allows. NVIDIA builds of this example use a 128 x 128 block.
-TARGET_PARAMS = {"nvidia": {"block": 128}}
+#: 255 NVIDIA allows. NVIDIA builds of this example use a 128 x 128 block. gfx950 builds use its
+#: CDNA4 form (``gfx950()``).
+TARGET_PARAMS = {"nvidia": {"block": 128}, "gfx950": {"cdna4": True}}
 
 
-def kernel(block: int = 256, k_step: int = 64, dot: int = 16, c_dtype: str = "bf16") -> tg.KernelIR:
+def kernel(
+    block: int = 256, k_step: int = 64, dot: int = 16, c_dtype: str = "bf16", cdna4: bool = False
+) -> tg.KernelIR:
+    if cdna4:
+        return gfx950(block, k_step, c_dtype=c_dtype)
     sub = block // 4  # each wave owns two sub x sub outputs: rows warp_row and warp_row + 2
     k = tg.Kernel(
         "hipkittens_8wave", warps=8, block=(block, block), k_step=k_step, b_layout="nk", c_dtype=c_dtype,
@@ -85,6 +90,55 @@ def kernel(block: int = 256, k_step: int = 64, dot: int = 16, c_dtype: str = "bf
     step(None)
     with k.when(warp_row.eq(0)):
         k.sync()  # the first half matches the second half's extra barrier
+    k.store(acc[0], row=warp_row, col=warp_col)
+    k.store(acc[1], row=warp_row + 2, col=warp_col)
+    return k.build()
+
+
+def gfx950(block: int = 256, k_step: int = 64, dot: int = 32, c_dtype: str = "bf16") -> tg.KernelIR:
+    """The CDNA4 form: 32-wide K slices (one v_mfma_f32_16x16x32_bf16 per 16 x 16 output), and the
+    next K step loaded straight into the other buffer of double-buffered LDS (buffer_load ... lds,
+    no registers), issued in the first two clusters and waited for in the sixth. 160 KiB of LDS holds
+    both buffers of A and B."""
+    sub = block // 4
+    k = tg.Kernel(
+        "hipkittens_8wave", warps=8, block=(block, block), k_step=k_step, b_layout="nk", c_dtype=c_dtype,
+        order=tg.grouped(4), xcd=tg.xcd_remap(8, chunk=16),
+    )  # fmt: skip
+    As, Bs = k.shared("As", block, k_step, buffers=2), k.shared("Bs", block, k_step, buffers=2)
+    acc = k.accumulator("C_accum", sub, sub, count=2)
+    a_top, a_bottom, b = (k.ring(name, sub, dot, depth=2) for name in ("a_top", "a_bottom", "b"))
+    warp_row, warp_col = k.warp_grid(2, 4)
+    if k_step // dot != 2:
+        raise ValueError(f"the gfx950 form reads two K slices per step: k_step {k_step} = 2 x dot ({dot})")
+
+    def step(kt: Expr, next_k: Optional[Expr]) -> None:
+        now, later = kt % 2, (kt + 1) % 2
+        for s, a in ((0, a_top), (0, a_bottom), (1, a_top), (1, a_bottom)):
+            with k.cluster(label=f"read slice {s} of {a.name}"):
+                if next_k is not None and (s, a) == (0, a_top):
+                    k.load_tile(As[later], "A", next_k, is_async=True)
+                if next_k is not None and (s, a) == (0, a_bottom):
+                    k.load_tile(Bs[later], "B", next_k, is_async=True)
+                if a is a_top:
+                    k.load(b[s], Bs[now], row=warp_col, col=s)
+                k.load(a[s], As[now], row=warp_row + (2 if a is a_bottom else 0), col=s)
+                if next_k is not None and (s, a) == (1, a_bottom):
+                    k.wait(0)  # the next K step has landed in LDS (visible after this cluster's barrier)
+            with k.cluster(priority=1, label=f"mma slice {s}"):
+                k.mma(acc[0 if a is a_top else 1], a[s], b[s])
+
+    k.zero(acc)
+    k.load_tile(As[0], "A", 0)
+    k.load_tile(Bs[0], "B", 0)
+    k.sync()
+    with k.when(warp_row.eq(1)):
+        k.sync()  # the second half runs one barrier behind the first
+    with k.k_loop(0, k.num_k_tiles - 1) as kt:
+        step(kt, kt + 1)
+    step(k.num_k_tiles - 1, None)
+    with k.when(warp_row.eq(0)):
+        k.sync()
     k.store(acc[0], row=warp_row, col=warp_col)
     k.store(acc[1], row=warp_row + 2, col=warp_col)
     return k.build()

@@ -740,7 +740,15 @@ class _Emitter:
         if isinstance(op, m.AsyncWait):
             # The kernel's stage buffer types: on AMD the runtime turns "P loads" into vmcnt
             # instructions with the fewest instructions one of them issues per load.
-            stages = sorted({f"tg::stage<st_bf<{s.rows}, {s.cols}>, {s.group_size}>" for s in self.kernel.stages})
+            stages = sorted(
+                {f"tg::stage<st_bf<{s.rows}, {s.cols}>, {s.group_size}>" for s in self.kernel.stages}
+                | {
+                    f"tg::lds_load<{'st_bf' if t.dtype == 'bf16' else 'st_fl'}<{t.rows}, {t.cols}>, {g.group_size}>"
+                    for g in m.walk(self.kernel.body)
+                    if isinstance(g, m.GroupLoad) and g.is_async
+                    for t in (self.kernel.shared_tile(g.dst.tile),)
+                }
+            )
             return {"kind": "async_wait", "extension": True, "pending": op.pending, "stages": stages}
         if isinstance(op, m.LoadShared):
             return {

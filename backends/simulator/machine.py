@@ -432,10 +432,12 @@ class BlockRun:
     # -- checks at the end of a phase ---------------------------------------------------------------
     def _record_group(self, op: m.Stmt, size: int, wave: _Wave, event: Event, signature: tuple) -> None:
         key = (id(op), wave.warp // size)
-        # A stage load / store moves each warp's own share through its own registers: the warps of
-        # the group need not run it in the same barrier phase (a ping-pong's halves run it one phase
+        # A stage load / store moves each warp's own share through its own registers, and an
+        # asynchronous group load lands each warp's share at that warp's own wait: the warps of the
+        # group need not run it in the same barrier phase (a ping-pong's halves run it one phase
         # apart), only the same number of times with the same coordinates over the block's run.
-        runs = self.block_group_runs if isinstance(op, (m.StageLoad, m.StageStore)) else self.group_runs
+        own_pace = isinstance(op, (m.StageLoad, m.StageStore)) or (isinstance(op, m.GroupLoad) and op.is_async)
+        runs = self.block_group_runs if own_pace else self.group_runs
         run = runs.get(key)
         if run is None:
             run = runs[key] = _GroupRun(op, size, wave.warp // size, {}, {})

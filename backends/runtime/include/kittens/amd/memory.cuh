@@ -7,6 +7,7 @@
 #pragma once
 
 #include "global.cuh"
+#include "lds_dma.cuh"
 #include "register.cuh"
 #include "shared.cuh"
 
@@ -419,10 +420,18 @@ struct group {
     KITTENS_DEVICE static void load(ST& dst, const GL& src, const coord<ST>& idx) {
         detail::group_load_lane<ST, N>(dst, src, idx, warpid(), kittens::laneid());
     }
-    // On AMD this load is synchronous (global -> registers -> LDS): it has completed when it
-    // returns, which satisfies "complete at the next tg::async_wait". See docs/amd.md.
+    // On gfx950 the load goes straight to LDS and completes at the next tg::async_wait that
+    // retires it. Elsewhere it is synchronous (global -> registers -> LDS): it has completed when
+    // it returns, which satisfies "complete at the next tg::async_wait". See docs/amd.md.
     template <typename ST, ducks::gl::all GL>
     KITTENS_DEVICE static void load_async(ST& dst, const GL& src, const coord<ST>& idx) {
+#if defined(TG_LDS_DMA)
+        // gfx950: straight into LDS (lds_dma.cuh), complete at tg::async_wait.
+        if constexpr (tg::detail::lds_dma_share<ST, N>::WORKS) {
+            tg::detail::lds_dma_load_lane<ST, N>(dst, src, idx, warpid(), kittens::laneid());
+            return;
+        }
+#endif
         load(dst, src, idx);
     }
     template <ducks::gl::all GL, typename ST>

@@ -13,26 +13,25 @@ __device__ __forceinline__ void set_priority() {
     __builtin_amdgcn_s_setprio(P);
 }
 
-// The end of a cluster: an s_barrier between LDS-only fences, then sched_barrier(0).
-// * The release fence makes this wave's LDS writes complete (s_waitcnt lgkmcnt(0)) before the
-//   barrier and the acquire fence keeps later LDS reads after it, so what one wave wrote before
-//   the barrier is what every wave reads after it. Being LDS-only ("local"), the fences do not
-//   wait for global loads in flight (vmcnt): buffer loads stay asynchronous across clusters.
-// * __builtin_amdgcn_sched_barrier(0) lets no instruction cross it in the machine scheduler, so
-//   MFMAs of one cluster are not moved into the next and the clusters of the two halves of a
-//   ping-pong keep alternating in the machine code (without it clang gathers them).
-// Clang before 20 has no address-space argument on the fence: its fences then also wait for
-// global loads in flight (vmcnt(0)), which is correct but drains the buffer loads at every cluster.
+// s_waitcnt lgkmcnt(0) alone (vmcnt and expcnt at their "do not wait" maximum), gfx9 encoding.
+inline constexpr int WAITCNT_LGKM_ZERO = 0xF | (0x3 << 14) | (0x7 << 4);
+
+// The end of a cluster: s_waitcnt lgkmcnt(0), s_barrier, sched_barrier(0).
+// * lgkmcnt(0) completes this wave's LDS writes before the barrier, so what one wave wrote before
+//   it is what every wave reads after it. Global loads in flight (vmcnt) are not waited for: the
+//   next tile's buffer loads, into registers or straight into LDS, stay in flight across clusters
+//   until the schedule's own counted wait (tg::async_wait) retires them. (A workgroup fence
+//   would also wait for loads straight into LDS, which are LDS writes: the whole pipeline drained
+//   at every cluster.)
+// * The empty asm statements with a memory clobber keep the compiler from moving any memory
+//   access across the barrier; __builtin_amdgcn_sched_barrier(0) lets no instruction at all
+//   cross it in the machine scheduler, so MFMAs of one cluster are not moved into the next and
+//   the clusters of the two halves of a ping-pong keep alternating in the machine code.
 __device__ __forceinline__ void cluster_barrier() {
-#if __clang_major__ >= 20
-    __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup", "local");
+    __builtin_amdgcn_s_waitcnt(WAITCNT_LGKM_ZERO);
+    asm volatile("" ::: "memory");
     __builtin_amdgcn_s_barrier();
-    __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup", "local");
-#else
-    __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup");
-    __builtin_amdgcn_s_barrier();
-    __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
-#endif
+    asm volatile("" ::: "memory");
     __builtin_amdgcn_sched_barrier(0);
 }
 

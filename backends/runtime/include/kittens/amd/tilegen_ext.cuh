@@ -56,8 +56,8 @@ KITTENS_HD constexpr int fewest_loads() {
 template <int P, typename... Stages>
 __device__ __forceinline__ void async_wait() {
     static_assert(P >= 0, "tg::async_wait<P>: P counts loads still in flight and cannot be negative");
-    constexpr int count = P * detail::fewest_loads<Stages...>();
-    constexpr int vmcnt = count < kittens::detail::VMCNT_MAX ? count : kittens::detail::VMCNT_MAX;
+    constexpr long long count = static_cast<long long>(P) * detail::fewest_loads<Stages...>();
+    constexpr int vmcnt = count < kittens::detail::VMCNT_MAX ? static_cast<int>(count) : kittens::detail::VMCNT_MAX;
     __builtin_amdgcn_s_waitcnt(kittens::detail::waitcnt_vmcnt(vmcnt));
 }
 

@@ -18,4 +18,11 @@ KITTENS_DEVICE void set_priority() {
 // their side of it.
 KITTENS_DEVICE void cluster_barrier() { asm volatile("barrier.sync 0;\n" ::: "memory"); }
 
+// Named in tg::async_wait<P, ...> next to stage types (AMD counts vmcnt in instructions); NVIDIA
+// counts cp.async groups and ignores it.
+template <typename ST, int N>
+struct lds_load {
+    static constexpr int loads = 1;
+};
+
 }  // namespace tg
