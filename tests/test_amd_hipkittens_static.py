@@ -23,6 +23,7 @@ import pytest
 from backends.drivers import amd_asm, amd_loops, hipcc
 from backends.drivers.common import RUNTIME_INCLUDE, Resources, python_include_dirs
 from backends.hip.emitter import emit
+from tilegen.cli import target_params
 from tilegen.testing import load_example
 
 # -- the loop reader -----------------------------------------------------------------------------
@@ -102,7 +103,8 @@ def _assembly(target: str, tmp: Path) -> str:
     if target not in _ASSEMBLY:
         clang, flags = _toolchain()
         source = tmp / f"hipkittens_8wave_{target}.cpp"
-        source.write_text(emit(load_example("hipkittens_8wave").kernel(), target=target))
+        module = load_example("hipkittens_8wave")
+        source.write_text(emit(module.kernel(**target_params(module, target)), target=target))
         out = source.with_suffix(".s")
         includes = [f"-I{d}" for d in (RUNTIME_INCLUDE, *python_include_dirs())]
         command = [clang, *flags, f"--offload-arch={target}", *includes, "--cuda-device-only", "-S", str(source),
@@ -136,3 +138,17 @@ def test_gfx942_main_loop_has_hipkittens_structure(tmp_dir: Path) -> None:
     assert "vmcnt(4)" in loop.waits, "the graded wait (A landed, B in flight) is missing"
     assert amd_loops.uncovered_lds_reads(loop) == []
     assert _resources(assembly, "gfx942").spills == 0
+
+
+def test_gfx950_form_multiplies_16x16x32_and_loads_straight_into_lds(tmp_dir: Path) -> None:
+    """The CDNA4 form (TARGET_PARAMS["gfx950"]): 32-wide K slices, next K step by buffer_load ... lds
+    into the other LDS buffer, one counted wait per K step."""
+    assembly = _assembly("gfx950", tmp_dir)
+    loop = amd_loops.main_loop(assembly, "hipkittens_8wave")
+    assert loop.mfma_kinds == {"v_mfma_f32_16x16x32_bf16": 64}, loop.summary()
+    assert loop.count("buffer_load_lds") == 8 and loop.count("buffer_load") == 0, loop.summary()
+    assert loop.count("lds_write") == 0  # nothing goes through registers
+    assert (loop.count("barrier"), loop.count("setprio"), loop.count("sched_barrier")) == (8, 8, 8)
+    assert loop.waits.get("vmcnt(0)") == 1, "the loads straight into LDS must stay in flight until the wait"
+    assert amd_loops.uncovered_lds_reads(loop) == []
+    assert _resources(assembly, "gfx950").spills == 0

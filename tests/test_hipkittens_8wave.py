@@ -44,6 +44,22 @@ def test_example_simulates_to_the_reference(shape: tuple[int, int, int]) -> None
     check_indexing(EXAMPLE.kernel(), *shape, seed=sum(shape))
 
 
+def test_gfx950_form_validates_and_simulates() -> None:
+    kernel = EXAMPLE.kernel(cdna4=True)
+    validate(kernel, target="gfx950")
+    assert {t.name: t.buffers for t in kernel.shared} == {"As": 2, "Bs": 2}
+    check_indexing(kernel, 256, 512, 192, target="gfx950", seed=3)
+    check_indexing(kernel, 256, 256, 64, target="gfx950", seed=4)  # one K step: no load in flight
+
+
+def test_gfx950_form_rejects_a_wait_one_too_high() -> None:
+    kernel = EXAMPLE.kernel(cdna4=True)
+    mutation = TIGHT_SITE_MUTATIONS["wait_count_too_high"]
+    assert mutation.sites(kernel) == 1
+    assert "races.async-incomplete" in _rules(mutation(kernel, 0), "gfx950")
+    assert detect(mutation(kernel, 0), 256, 256, 192, target="gfx950", validator=False) is not None
+
+
 def test_example_round_trips_through_json() -> None:
     kernel = EXAMPLE.kernel()
     again = m.Kernel.model_validate(json.loads(kernel.model_dump_json()))

@@ -11,6 +11,15 @@
 #include <stdexcept>
 #include <string>
 
+// Shared -> register loads: the bundled runtime's are plain C++ and the compiler places their
+// s_waitcnt itself. HipKittens' load(rt, st) is an inline-asm ds_read the compiler cannot see, so
+// built against HipKittens the kernel waits for each run of loads before using the registers.
+#if defined(TILEGEN_BUNDLED_RUNTIME)
+#define TG_WAIT_SHARED_LOADS()
+#else
+#define TG_WAIT_SHARED_LOADS() asm volatile("s_waitcnt lgkmcnt(0)" ::: "memory")
+#endif
+
 using namespace kittens;
 
 // Launch shape (examples/h100_producer_consumer.py:31)
@@ -150,6 +159,7 @@ void h100_producer_consumer_kernel(const h100_producer_consumer_globals g) {
                     // Shared -> registers: As -> a_reg, Bs -> b_reg (examples/h100_producer_consumer.py:73-74)
                     load(a_reg, subtile_inplace<REG_M, DOT_SLICE>(As[k % 2], {warp_row, d}));
                     load(b_reg, subtile_inplace<DOT_SLICE, REG_N>(Bs[k % 2], {d, warp_col}));
+                    TG_WAIT_SHARED_LOADS();
 
                     // mma_AB: C_accum += a_reg @ b_reg (examples/h100_producer_consumer.py:75)
                     mma_AB(C_accum, a_reg, b_reg, C_accum);

@@ -3,6 +3,8 @@
 // with a barrier and a scheduling fence. Emitted code marks each use with a comment.
 #pragma once
 
+#include "base.cuh"
+
 namespace tg {
 
 // s_setprio P: the arbiter prefers waves of higher priority when several are ready to issue. MFMA
