@@ -153,6 +153,7 @@ CORRUPTIONS: list[tuple[str, Callable[[str], m.Kernel], Callable[[str], str], st
         ),
         "block 1, wave 0",
     ),
+    ("block size", _k02, _sub(r"NUM_WARPS = \d+;", "NUM_WARPS = 7;"), "block(): the code launches 448"),
     ("pipeline buffer", _k02, _sub(r"As\[k % 2\]", "As[(k + 1) % 2]"), "everywhere before"),
     ("register array index", _k02, _sub(r"(C_accum\[1\], a_reg\[0\], )b_reg\[1\]", r"\1b_reg[0]"), "holds b_reg[0]"),
     (

@@ -123,12 +123,13 @@ def check_emitted(
         for k in checked_sizes(kernel).k_tiles:
             if k * step != main.k and _fits(kernel, Problem(main.m, main.n, k * step)):
                 runs.append((Problem(main.m, main.n, k * step), (0, -1), scalars[:1]))
-    binary = build(source, get_target(target).wave_size)
+    wave_size = get_target(target).wave_size
+    binary = build(source, wave_size)
     ops = waves = 0
     traces: dict[Problem, dict] = {}
     for size, run_blocks, pairs in runs:
         for alpha, beta in pairs:
             recorded = run(binary, size.m, size.n, size.k, kernel.globals.b_layout, alpha, beta, list(run_blocks))
-            ops += compare(kernel, size, recorded, run_blocks, alpha, beta, traces.setdefault(size, {}))
+            ops += compare(kernel, size, recorded, run_blocks, alpha, beta, traces.setdefault(size, {}), wave_size)
             waves += len(run_blocks) * kernel.launch.num_warps
     return CheckSummary(main, chosen, waves, ops)

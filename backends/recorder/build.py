@@ -46,6 +46,7 @@ class Recorded:
     """One run of a recording binary: the grid it launched and each wave's log lines."""
 
     grid: tuple[int, int, int]
+    block: tuple[int, int, int]  # threads per block, as ``block()`` gives them
     waves: dict[tuple[int, int], list[str]]
 
 
@@ -142,7 +143,7 @@ def build(source: str, wave_size: int) -> Path:
         '#include "kittens.cuh"\n#include "kernel.cpp"\n#include "driver.hpp"\n\n'
         "int main(int argc, char** argv) {\n"
         f"    auto setup = []({globals_name}& g) {{\n{setup}    }};\n"
-        f"    return tilegen_record::drive<{globals_name}>(argc, argv, {kernel_fn}, NUM_WARPS, setup);\n"
+        f"    return tilegen_record::drive<{globals_name}>(argc, argv, {kernel_fn}, setup);\n"
         "}\n"
     )
     cxx = _compiler()
@@ -192,17 +193,21 @@ def run(
     if result.returncode != 0:
         raise RecorderError(f"the recording run failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
     grid: Optional[tuple[int, int, int]] = None
+    block_dim: Optional[tuple[int, int, int]] = None
     waves: dict[tuple[int, int], list[str]] = {}
     current: Optional[list[str]] = None
     for line in result.stdout.splitlines():
         if line.startswith("grid "):
             x, y, z = (int(v) for v in line.split()[1:])
             grid = (x, y, z)
+        elif line.startswith("block "):
+            x, y, z = (int(v) for v in line.split()[1:])
+            block_dim = (x, y, z)
         elif line.startswith("wave "):
             block, warp = (int(v) for v in line.split()[1:])
             current = waves.setdefault((block, warp), [])
         elif current is not None:
             current.append(line)
-    if grid is None:
-        raise RecorderError("the recording run printed no grid")
-    return Recorded(grid=grid, waves=waves)
+    if grid is None or block_dim is None:
+        raise RecorderError("the recording run printed no grid or block size")
+    return Recorded(grid=grid, block=block_dim, waves=waves)

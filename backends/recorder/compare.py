@@ -540,6 +540,7 @@ def compare(
     alpha: float,
     beta: float,
     traces: Optional[dict[tuple[int, int], list[Event]]] = None,
+    wave_size: int = 64,
 ) -> int:
     """Compare every recorded wave of ``blocks`` with its trace; the number of ops compared.
     ``traces`` caches the per-wave traces between runs of the same problem."""
@@ -550,7 +551,14 @@ def compare(
     if x * y * z != want_blocks:
         raise EmittedMismatch(
             f"grid(): the code launches {x} x {y} x {z} = {x * y * z} blocks for M={problem.m}, N={problem.n}; "
-            f"the schedule needs {want_blocks}"
+            f"the schedule needs {want_blocks} ({kernel.loc})"
+        )
+    threads = launch.num_warps * wave_size
+    if recorded.block != (threads, 1, 1):
+        x, y, z = recorded.block
+        raise EmittedMismatch(
+            f"block(): the code launches {x} x {y} x {z} threads per block; the schedule's {launch.num_warps} "
+            f"waves of {wave_size} need {threads} ({kernel.loc})"
         )
     scope = Scope(kernel, alpha, beta)
     total = 0

@@ -3,7 +3,7 @@
 //
 //   <binary> M N K kn|nk alpha beta block...     (a negative block counts from the grid's end)
 //
-// Output: `grid X Y Z`, then for each block and wave `wave BLOCK WARP` followed by its log.
+// Output: `grid X Y Z`, `block X Y Z` (threads), then for each block and wave `wave BLOCK WARP` followed by its log.
 // Waves run one after another, each to completion: the log is per wave and barriers are counted,
 // not waited on, so no wave depends on another (no memory is simulated).
 #pragma once
@@ -17,7 +17,7 @@ kittens::alignment_dummy __shm[1];
 namespace tilegen_record {
 
 template <typename G, typename Kernel, typename Setup>
-int drive(int argc, char** argv, Kernel kernel, int num_warps, Setup setup) {
+int drive(int argc, char** argv, Kernel kernel, Setup setup) {
     if (argc < 8) {
         std::fprintf(stderr, "usage: %s M N K kn|nk alpha beta block...\n", argv[0]);
         return 2;
@@ -36,7 +36,10 @@ int drive(int argc, char** argv, Kernel kernel, int num_warps, Setup setup) {
     gridDim = grid;
     blockDim = g.block();
     const long blocks = static_cast<long>(grid.x) * grid.y * grid.z;
+    // The waves of a block are the threads the code launches it with (block()), one per wave.
+    const int num_warps = static_cast<int>(blockDim.x * blockDim.y * blockDim.z) / kittens::WARP_THREADS;
     std::printf("grid %u %u %u\n", grid.x, grid.y, grid.z);
+    std::printf("block %u %u %u\n", blockDim.x, blockDim.y, blockDim.z);
     for (int i = 7; i < argc; ++i) {
         long block = std::atol(argv[i]);
         if (block < 0) block += blocks;
