@@ -21,6 +21,7 @@ SOURCE = Path(__file__).resolve().parent / "nvidia_kernels" / "gemm_hopper.cu"
 VARIANTS = {
     "AB-bf16-pending1": ("TG_B_NK=0", "TG_C_BF16=1", "TG_WGMMA_PENDING=1"),
     "ABt-f32-pending0": ("TG_B_NK=1", "TG_C_BF16=0", "TG_WGMMA_PENDING=0"),
+    "AB-bf16-tmastore": ("TG_B_NK=0", "TG_C_BF16=1", "TG_WGMMA_PENDING=0", "TG_TMA_STORE=1"),
 }
 
 
@@ -36,7 +37,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CompileResult]:
             device_only=True,
         )
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         return dict(zip(VARIANTS, pool.map(build, VARIANTS), strict=True))
 
 
