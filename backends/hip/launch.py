@@ -16,9 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Optional, Union
 
-from backends.hip.block_order_code import block_order
 from ir import models as m
-from ir.resources import dynamic_shared_memory
 from ir.targets import get_target
 
 ParamKind = Literal["gl", "f32", "u64", "tensor_map"]
@@ -170,6 +168,10 @@ def tensor_maps(kernel: m.Kernel) -> list[TensorMap]:
 def launch_spec(kernel: m.Kernel, target: str) -> LaunchSpec:
     """The launch of ``kernel``'s emitted code on ``target`` (the members of ``<name>_globals`` in
     the order ``templates/module.cpp.j2`` declares them)."""
+    # Imported here: loading a cached kernel needs only LaunchSpec.from_json, not these.
+    from backends.hip.block_order_code import block_order
+    from ir.resources import dynamic_shared_memory
+
     spec = get_target(target)
     glob, launch = kernel.globals, kernel.launch
     members: list[tuple[str, ParamKind, dict[str, Any]]] = [
