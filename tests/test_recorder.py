@@ -153,6 +153,12 @@ CORRUPTIONS: list[tuple[str, Callable[[str], m.Kernel], Callable[[str], str], st
         ),
         "block 1, wave 0",
     ),
+    (
+        "aligned barrier in divergent code",
+        _k02,
+        _sub(r"tg::barrier\(\);", "__syncthreads();"),
+        "an aligned barrier must be the same call in every wave",
+    ),
     ("block size", _k02, _sub(r"NUM_WARPS = \d+;", "NUM_WARPS = 7;"), "block(): the code launches 448"),
     ("pipeline buffer", _k02, _sub(r"As\[k % 2\]", "As[(k + 1) % 2]"), "everywhere before"),
     ("register array index", _k02, _sub(r"(C_accum\[1\], a_reg\[0\], )b_reg\[1\]", r"\1b_reg[0]"), "holds b_reg[0]"),
@@ -181,7 +187,7 @@ CORRUPTIONS: list[tuple[str, Callable[[str], m.Kernel], Callable[[str], str], st
     # Only a single K step shows this one: the check also runs every K the validator checks.
     ("pipeline prologue guard", _h100, _sub(r"num_k_tiles > 0\)", "num_k_tiles > 1)"), "num_k_tiles=1"),
     ("cluster priority", _hk, _sub(r"set_priority<1>", "set_priority<2>"), "priority 2, not 1"),
-    ("cluster closed without its fence", _hk, _sub(r"tg::cluster_barrier\(\);", "__syncthreads();"), "`sync`"),
+    ("cluster closed without its fence", _hk, _sub(r"tg::cluster_barrier\(\);", "__syncthreads();"), "`sync:"),
 ]
 
 
@@ -207,6 +213,8 @@ HOPPER_CORRUPTIONS: list[tuple[str, Callable[[str], str], str]] = [
     ("mbarrier arrival count", _sub(r"(tg::init\(empty\[i\], )(\d+)\)", r"\g<1>1)"), "initialised for 1 arrivals"),
     ("tensor map of the other operand", _sub(r"g\.tma_Bs, full", "g.tma_As, full"), "`A` where the schedule has `B`"),
     ("missing wgmma wait", _sub(r"tg::wgmma::wait<0>\([^;]*\);", ""), "where the schedule has `wgmma_wait`"),
+    ("TMA store row", _sub(r"(store_accumulators\([^;]*g\.c, )block_row \* 2", r"\1block_row"), "schedule has"),
+    ("TMA stores not drained", _sub(r"tg::tma::store_drain\(\);", ""), "not drained"),
 ]
 
 

@@ -289,6 +289,20 @@ def _wgmma_wait(s: Scope, e: Event) -> list[list[Line]]:
     return [[Line("wgmma_wait", (str(op.pending), s.reg(op.d, e.env)))]]
 
 
+def _store_tma(s: Scope, e: Event) -> list[list[Line]]:
+    """The warpgroup's 64 x N tile of C through the staging tile; this wave's rows of it get
+    alpha * src + beta * old C (``GlobalUse.wave_rect``)."""
+    op = e.op
+    assert isinstance(op, m.StoreTma)
+    effects, value = _effects(s, e)
+    assert effects.global_use is not None
+    staging = s.kernel.shared_tile(op.staging.tile)
+    mine = effects.global_use.wave_rect(e.env[WARP], value)
+    stored = Sum(((s.reg(op.src, e.env), s.alpha), (_c_token(mine), s.beta)))
+    fields = (s.shared(op.staging, e.env), "C", f"{staging.rows}x{staging.cols}", "C")
+    return [[Line("store_tma", (*fields, *_fields(effects.global_use.rect(value)), stored))]]
+
+
 def _proxy_fence(s: Scope, e: Event) -> list[list[Line]]:
     return [[Line("proxy_fence", ())]]
 
@@ -315,6 +329,7 @@ EXPECT: dict[type, Expectation] = {
     m.Wgmma: _wgmma,
     m.WgmmaWait: _wgmma_wait,
     m.ProxyFence: _proxy_fence,
+    m.StoreTma: _store_tma,
 }
 
 
@@ -442,6 +457,7 @@ def compare_wave(
     ops: list[tuple[int, list[str]]] = []
     priorities: list[int] = []  # the scheduling priority each op of ``ops`` ran at
     budgets: list[tuple[int, str]] = []
+    drains: list[int] = []  # positions in ``ops`` of tg::tma::store_drain()
     current = 0
     for number, line in enumerate(log, 1):
         parts = line.split()
@@ -455,6 +471,8 @@ def compare_wave(
             current = int(parts[1])
         elif parts[0] == "mbarrier_init":
             continue  # checked per block (compare)
+        elif parts[0] == "store_drain":
+            drains.append(len(ops))
         else:
             ops.append((number, parts))
             priorities.append(current)
@@ -509,6 +527,12 @@ def compare_wave(
     if position < len(ops):
         raise fail(len(events), None, "nothing (the trace ended)", "the emitted code ran more ops than the trace")
     _check_budget(scope.kernel, block, warp, budgets, first)
+    stores = [i for i, (_, parts) in enumerate(ops) if parts[0] == "store_tma"]
+    if stores and not any(d > stores[-1] for d in drains):
+        raise EmittedMismatch(
+            f"block {block}, wave {warp}: the TMA stores of the epilogue are not drained "
+            "(tg::tma::store_drain()) after the last one: the block may end before they complete"
+        )
     return len(events)
 
 
@@ -581,6 +605,7 @@ def compare(
                     f"K={problem.k}, alpha={alpha:g}, beta={beta:g}):\n{exc}"
                 ) from None
         _check_mbarrier_init(kernel, block, logs, shared)
+        _check_aligned_barriers(block, logs, [traces[(block, warp)] for warp in range(launch.num_warps)])
     return total
 
 
@@ -606,3 +631,28 @@ def _check_mbarrier_init(kernel: m.Kernel, block: int, logs: list[list[str]], sh
                     f"{where}: mbarrier {name} is initialised for {counts[0]} arrivals; the ring `{ring.name}` "
                     f"({ring.loc}) has {ring.arrivals}"
                 )
+
+
+def _check_aligned_barriers(block: int, logs: list[list[str]], traces: list[list[Event]]) -> None:
+    """``__syncthreads()`` is the aligned barrier: where a wave's barrier i is one, every wave's
+    barrier i must be that same call (same emitted line). Counted barriers (``tg::barrier``,
+    ``tg::cluster_barrier``) may differ between waves; the trace matches them by count."""
+    kinds = [[line.split()[2] for line in log if line.startswith("barrier ")] for log in logs]
+    for index in range(max((len(k) for k in kinds), default=0)):
+        at = [k[index] if index < len(k) else "none" for k in kinds]
+        aligned = next((warp for warp, kind in enumerate(at) if kind.startswith("sync:")), None)
+        if aligned is None or all(kind == at[aligned] for kind in at):
+            continue
+        other = next(warp for warp, kind in enumerate(at) if kind != at[aligned])
+        line = at[aligned].split(":")[1]
+        barriers = [e for e in traces[aligned] if isinstance(e.op, m.Barrier)]
+        offset = len(kinds[aligned]) - len(barriers)  # the mbarrier publishing barrier is not in the trace
+        event = barriers[index - offset] if 0 <= index - offset < len(barriers) else None
+        where = f" (the schedule's barrier at {event.op.loc})" if event is not None else ""
+        names = {"none": "no barrier", "tg": "`tg::barrier()`", "cluster": "`tg::cluster_barrier()`"}
+        reached = names.get(at[other], at[other].replace("sync:", "`__syncthreads()` at line "))
+        raise EmittedMismatch(
+            f"block {block}: barrier {index} of wave {aligned} is `__syncthreads()` at line {line} of the emitted "
+            f"file{where}, but wave {other} reaches {reached} as its barrier {index}: an aligned barrier must be "
+            "the same call in every wave; divergent code needs the counted `tg::barrier()`"
+        )

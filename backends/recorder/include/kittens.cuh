@@ -18,9 +18,10 @@
 //   stage_load N tX A|B rect | stage_store N sX tX | async_wait P
 //   store C rect value                 value: `token=coef;token=coef` (rN: a register's content,
 //                                       C@r0,c0,rows,cols: old C)
-//   barrier I sync|tg|cluster | priority P | budget R | load_global rD A|B|C rect (no IR op does this)
+//   barrier I sync:LINE|tg|cluster | priority P | budget R | load_global rD A|B|C rect (no IR op does this)
 //   Hopper: mbarrier_init sX arrivals | wait_barrier sX parity | arrive sX bytes | proxy_fence
-//   tma_load sX A|B rect sBar | wgmma AB|ABt rD sA slice sB | wgmma_wait P rD
+//   tma_load sX A|B rect sBar | wgmma AB|ABt rD sA slice sB | wgmma_wait P rD | store_drain
+//   store_tma sStaging MAP RxC C rect(warpgroup's 64 x N) value(this wave's rows)
 // A register read prints `rN`, or `rN{value}` when the tile holds a value the epilogue scaled
 // (a later op reading it would see alpha * acc: the liveness bug the emitter must not make).
 //
@@ -378,9 +379,11 @@ struct group {
 
 }  // namespace kittens
 
-inline void __syncthreads() {
+// The aligned barrier: every thread of the block must reach the same instruction (NVIDIA's
+// bar.sync .aligned), so it is logged with the emitted line it is called from (`sync:LINE`).
+inline void __syncthreads(int line = __builtin_LINE()) {
     tilegen_record::State& s = tilegen_record::state();
-    tilegen_record::emit("barrier " + std::to_string(s.barriers++) + " sync");
+    tilegen_record::emit("barrier " + std::to_string(s.barriers++) + " sync:" + std::to_string(line));
 }
 
 // -- tilegen extensions (tg::) ------------------------------------------------------------------
@@ -486,6 +489,28 @@ void load_async(TILE& dst, const CUtensorMap& map, mbarrier& bar, int row, int c
     tilegen_record::emit("tma_load " + dst.id + " " + std::string(1, map.name) + " " +
                          tilegen_record::rect(row * map.rows, col * map.cols, map.rows, map.cols) + " " + bar.id);
 }
+
+// The epilogue through a staging tile and TMA stores (IR StoreTma), run by each wave of a
+// warpgroup: C tile (row, col) of the warpgroup's 64 x N slice = alpha * acc + beta * C, this wave
+// writing its 16 rows (warpid() % 4); acc is scaled in place.
+template <typename TILE>
+void store_accumulators(const CUtensorMap& map, TILE& staging, tilegen_record::reg_base& acc,
+                        const tilegen_record::gl_base& c, int row, int col, float alpha, float beta) {
+    const int rows = 4 * acc.rows, cols = acc.cols;
+    const int r0 = row * rows + (kittens::warpid() % 4) * acc.rows, c0 = col * cols;
+    std::string token = "C@" + std::to_string(r0) + "," + std::to_string(c0) + "," + std::to_string(acc.rows) +
+                        "," + std::to_string(cols);
+    tilegen_record::Value value;
+    for (const auto& [t, coef] : acc.value) value[t] = coef * static_cast<double>(alpha);
+    if (beta != 0.f) value[token] += static_cast<double>(beta);
+    tilegen_record::emit("store_tma " + staging.id + " " + std::string(1, map.name) + " " +
+                         std::to_string(map.rows) + "x" + std::to_string(map.cols) + " " + std::string(1, c.name) +
+                         " " + tilegen_record::rect(row * rows, c0, rows, cols) + " " + tilegen_record::show(value));
+    acc.value = value;
+}
+
+// Before the block ends: the TMA stores this thread issued are complete.
+inline void store_drain() { tilegen_record::emit("store_drain"); }
 
 }  // namespace tma
 
