@@ -106,11 +106,13 @@ def gemm_shapes(
     if max_tiles is None and max_k_tiles is None and kernel.edge != "pad":
         problems = [(p.m, p.n, p.k) for p in checked_sizes(kernel).problems if p.k >= min_k_tiles * launch.k_step]
         return st.sampled_from(problems).filter(lambda shape: problem_fits(kernel, *shape))
-    sizes_ = checked_sizes(kernel)
-    if max_tiles is None:
+    if max_tiles is None and max_k_tiles is None:  # a padding kernel: up to the checked sizes
+        sizes_ = checked_sizes(kernel)
         max_tiles = max(max(grid) for grid in sizes_.grids)
-    if max_k_tiles is None:
         max_k_tiles = max(sizes_.k_tiles[-1], min_k_tiles)
+    # One bound given: the other keeps its old default (2 block tiles, 3 K steps).
+    max_tiles = 2 if max_tiles is None else max_tiles
+    max_k_tiles = max(3, min_k_tiles) if max_k_tiles is None else max_k_tiles
     # (unit, fewest units, most units) along M, N and K.
     axes = [(launch.block_m, 1, max_tiles), (launch.block_n, 1, max_tiles), (launch.k_step, min_k_tiles, max_k_tiles)]
     if kernel.edge == "pad":  # any size that needs at least the fewest units once padded
