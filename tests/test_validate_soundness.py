@@ -578,3 +578,17 @@ def test_a_duplicated_wgmma_is_a_k_step_summed_twice() -> None:
     twice = _replace_at(kernel, index, lambda op: [op, op])
     errors = [d for d in diagnose(twice, "sm_90a") if d.rule == "accumulators.foreign-sums"]
     assert errors and "a second time" in errors[0].message and errors[0].waves == tuple(range(4, 12))
+
+
+def test_the_hopper_example_with_its_tma_epilogue_is_checked_for_missing_k() -> None:
+    from tilegen.testing import _replace_at, load_example
+
+    kernel = load_example("hopper_tma_wgmma").kernel()
+    assert [d for d in diagnose(kernel, "sm_90a") if d.severity == "error"] == []
+    ops = list(m.walk(kernel.body))
+    zero = next(i for i, op in enumerate(ops) if isinstance(op, m.Zero))
+    loop = next(i for i, op in enumerate(ops) if isinstance(op, m.For) and i > zero)
+    moved = _replace_at(kernel, loop, lambda op: [op.model_copy(update={"body": [ops[zero], *op.body]})])
+    moved = _replace_at(moved, zero, lambda op: [])
+    errors = [d for d in diagnose(moved, "sm_90a") if d.rule == "accumulators.missing-k"]
+    assert errors and "of the 128 K elements" in errors[0].message

@@ -435,6 +435,15 @@ class _Flow:
         if isinstance(op, m.Store):
             self.store(wave, state.regs.get(self.key(event, op.src)), event)
             return
+        if isinstance(op, m.StoreTma):  # the TMA epilogue: K held checked (position: hopper rules)
+            held = state.regs.get(self.key(event, op.src))
+            if isinstance(held, StageSums):
+                self.store_stage_sums(wave, held, event)
+            state.regs[self.key(event, op.src)] = None  # scaled in place
+            for shared_use in shared_writes:
+                self.write(own, writes, (shared_use.ref.tile, shared_use.buffer(at)),
+                           Piece(shared_use.rect(wave, at), "", 0, 0, op))
+            return
         for shared_use in shared_writes:  # accumulators through shared memory: not tracked further
             self.write(own, writes, (shared_use.ref.tile, shared_use.buffer(at)),
                        Piece(shared_use.rect(wave, at), "", 0, 0, op))
@@ -532,7 +541,7 @@ class _Flow:
     def store_stage_sums(self, wave: int, held: StageSums, event: Event) -> None:
         """A stored wgmma accumulator holds exactly K elements of K: fewer is a zero inside the K
         loop (missing K), more is another tile's sums (not re-zeroed) or a stage summed twice."""
-        op: m.Store = event.op  # type: ignore[assignment]
+        op: m.Store | m.StoreTma = event.op  # type: ignore[assignment]
         k_total = self.sample.problem.k
         if held.k_elements == k_total:
             return
