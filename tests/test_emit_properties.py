@@ -282,7 +282,7 @@ _SIGNATURES = {
     "group_load_async": r"^G\d+::load_async\(",
     "stage_load": r"^tg::stage_load<\d+>\(",
     "stage_store": r"^tg::stage_store<\d+>\(",
-    "async_wait": r"^tg::async_wait<\d+(, tg::(stage|lds_load)<st_(bf|fl)<\d+, \d+>, \d+>)*>\(\);$",
+    "async_wait": r"^tg::async_wait<\d+(, tg::(stage|lds_load)<st_(bf|fl)<[\w /]+, [\w /]+>, \d+>)*>\(\);$",
     "load_shared": r"^load\((?!c_prev|c_part)\w+(\[[^\]]+\])?, (subtile_inplace<|\w+(\[[^\]]+\])?\);)",
     "mma": r"^mma_ABt?\(",
     "store": r"^store\(g\.c, (?!c_part)",

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from ir import models as m
 from ir.diagnostics import Diagnostic, ScheduleError
 from ir.expr import Arith, BoolOp, Cmp, Const, Not, Var, evaluate
+from ir.semantics import OpEffects, Semantics
 from ir.trace import Event, Problem, wave_trace
 from ir.validate.describe import describe
 
@@ -95,6 +96,7 @@ def build_picture(kernel: m.Kernel, target: str = "gfx942", *, block: int = 0, k
     waves = list(range(kernel.launch.num_warps))
     roles = {w: (r.name if (r := kernel.role_of_warp(w)) else "") for w in waves}
     traces = {w: wave_trace(kernel, w, block, problem) for w in waves}
+    semantics = Semantics(kernel)
     cells: dict[tuple[int, int], list[OpEntry]] = {}
     buffers: dict[str, dict[int, str]] = {}
     flights: dict[tuple[str, str, int, Optional[int], str], Flight] = {}
@@ -103,7 +105,8 @@ def build_picture(kernel: m.Kernel, target: str = "gfx942", *, block: int = 0, k
     phases = 1
     for wave, events in traces.items():
         phase = 0
-        pending: list[tuple[int, str, str, str]] = []  # (issue phase, buffer, what, loc) per async load
+        #: per completion counter: (issue phase, buffer, what, loc) of each load in flight, oldest first
+        pending: dict[str, list[tuple[int, str, str, str]]] = {}
         for event in events:
             op = event.op
             loc = _loc(op)
@@ -114,18 +117,24 @@ def build_picture(kernel: m.Kernel, target: str = "gfx942", *, block: int = 0, k
             entry = OpEntry(_label(kernel, event), _resolved_call(kernel, event), loc, op.kind)
             cells.setdefault((wave, phase), []).append(entry)
             where_ops.setdefault((wave, loc), []).append((wave, phase))
-            for name, mode in _shared_access(kernel, event):
+            effects = semantics.of(op)
+            for name, mode in _shared_access(effects, event):
                 lane = buffers.setdefault(name, {})
-                lane[phase] = "".join(sorted(set(lane.get(phase, "")) | set(mode), key="WR".index))
-            if isinstance(op, (m.StageLoad, m.GroupLoad)) and (isinstance(op, m.StageLoad) or op.is_async):
-                target_name = op.dst if isinstance(op, m.StageLoad) else _shared_name(event, op.dst)
-                pending.append((phase, target_name, f"{op.src} -> {target_name}", loc))
-            if isinstance(op, m.AsyncWait):
-                while len(pending) > op.pending:
-                    issued, name, what, where = pending.pop(0)
+                lane[phase] = "".join(sorted(set(lane.get(phase, "")) | set(mode), key="WRA".index))
+            if effects.completes is not None:  # asynchronous: in flight until a wait retires it
+                written = [_ref(u.ref, dict(event.env)) for u in effects.shared if u.write]
+                target_name = (written or list(effects.stage_writes) or [op.kind])[0]
+                source = getattr(op, "src", "")
+                what = f"{source} -> {target_name}" if isinstance(source, str) and source else target_name
+                pending.setdefault(effects.completes.counter, []).append((phase, target_name, what, loc))
+            if effects.retires is not None:
+                queue = pending.get(effects.retires.counter, [])
+                while len(queue) > effects.retires.keep:
+                    issued, name, what, where = queue.pop(0)
                     _add_flight(flights, name, what, wave, issued, phase, where)
-        for issued, name, what, where in pending:
-            _add_flight(flights, name, what, wave, issued, None, where)
+        for queue in pending.values():
+            for issued, name, what, where in queue:
+                _add_flight(flights, name, what, wave, issued, None, where)
         phases = max(phases, phase + 1)
     findings = [_place(d, where_ops, cells) for d in _diagnostics(kernel, target)]
     return Picture(
@@ -214,7 +223,7 @@ def _resolve(value: Any, env: dict[str, int]) -> Any:
     """``value`` (an op, a reference) with every expression replaced by its value in ``env``."""
     if isinstance(value, (Var, Arith, Cmp, BoolOp, Not)):
         return _value(value, env)
-    if isinstance(value, (m.RegRef, m.SharedRef)) or (isinstance(value, BaseModel) and hasattr(value, "loc")):
+    if isinstance(value, BaseModel):
         update = {}
         for name in type(value).model_fields:
             item = getattr(value, name)
@@ -237,10 +246,6 @@ def _ref(ref: Any, env: dict[str, int]) -> str:
     if index is None:
         return resolved.tile
     return f"{resolved.tile}[{index.value if isinstance(index, Const) else index}]"
-
-
-def _shared_name(event: Event, ref: m.SharedRef) -> str:
-    return _ref(ref, dict(event.env))
 
 
 def _label(kernel: m.Kernel, event: Event) -> str:
@@ -268,21 +273,17 @@ def _label(kernel: m.Kernel, event: Event) -> str:
         return f"zero {_ref(op.dst, env)}"
     if isinstance(op, m.Copy):
         return f"{_ref(op.dst, env)} = {_ref(op.src, env)}"
-    return op.kind
+    call = _resolved_call(kernel, event)
+    return call if len(call) <= 28 else call[:26] + ".."
 
 
-def _shared_access(kernel: m.Kernel, event: Event) -> list[tuple[str, str]]:
-    """(shared buffer, "W" / "R") the op touches."""
-    op, env = event.op, dict(event.env)
-    if isinstance(op, (m.GroupLoad, m.StageStore)):
-        return [(_ref(op.dst, env), "W")]
-    if isinstance(op, m.StoreShared):
-        return [(_ref(op.dst, env), "W")]
-    if isinstance(op, m.LoadShared):
-        return [(_ref(op.src, env), "R")]
-    if isinstance(op, m.GroupStore):
-        return [(_ref(op.src, env), "R")]
-    return []
+def _shared_access(effects: OpEffects, event: Event) -> list[tuple[str, str]]:
+    """(shared buffer, "W" / "R") the op touches, as ir.semantics says (the asynchronous proxy's
+    uses included)."""
+    env = dict(event.env)
+    uses = [(_ref(use.ref, env), "W" if use.write else "R") for use in effects.shared]
+    # the asynchronous proxy (TMA, wgmma) is ordered by mbarriers, not block barriers: its own mark
+    return uses + [(_ref(use.ref, env), "A") for use in effects.async_shared]
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,7 +364,7 @@ def _svg(picture: Picture) -> tuple[str, int, int]:
     def lines_of(wave: int) -> int:
         return max((len(picture.cells.get((wave, p), [])) for p in range(picture.phases)), default=1)
 
-    row_heights = {w: LINE_H * (min(MAX_LINES, lines_of(w)) + 1) + 8 for w in picture.waves}
+    row_heights = {w: LINE_H * (min(MAX_LINES, max(2, lines_of(w))) + 1) + 8 for w in picture.waves}
     y = TOP
     out.append(f'<text class="heading" x="8" y="{TOP - 34}">wave \\ phase</text>')
     for phase in range(picture.phases):
@@ -413,7 +414,7 @@ def _svg(picture: Picture) -> tuple[str, int, int]:
             out.append("</g>")
         y += h
     y += 16
-    heading = "shared buffers (W written, R read) and loads in flight"
+    heading = "shared buffers (W written, R read, A asynchronous proxy) and loads in flight"
     out.append(f'<text class="heading" x="8" y="{y + 12}">{heading}</text>')
     y += 22
     lane_y: dict[str, int] = {}
@@ -425,8 +426,7 @@ def _svg(picture: Picture) -> tuple[str, int, int]:
             x = LEFT + phase * COL_W
             out.append(
                 f'<rect class="use {mode}" x="{x + 2}" y="{y + 2}" width="{COL_W - 6}" height="18"><title>'
-                f"{html.escape(name)}: {'written' if 'W' in mode else ''}{' and ' if mode == 'WR' else ''}"
-                f"{'read' if 'R' in mode else ''} in phase {phase}</title></rect>"
+                f"{html.escape(name)} in phase {phase}: {html.escape(_uses_text(mode))}</title></rect>"
                 f'<text class="usetext" x="{x + 8}" y="{y + 15}">{mode}</text>'
             )
         out.append("</g>")
@@ -459,6 +459,11 @@ def _svg(picture: Picture) -> tuple[str, int, int]:
     opening = f'<svg id="schedule" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{bottom}">'
     svg = f"{opening}{defs}\n{body}\n</svg>"
     return svg, bottom, width
+
+
+def _uses_text(mode: str) -> str:
+    words = {"W": "written", "R": "read", "A": "used by the asynchronous proxy (TMA / wgmma; ordered by mbarriers)"}
+    return ", ".join(words[c] for c in mode)
 
 
 def _wave_ranges(waves: Iterable[int]) -> str:
@@ -498,6 +503,7 @@ svg .barrier line {{ stroke: #5f6368; stroke-dasharray: 4 3; }}
 svg .barrier text {{ fill: #5f6368; font-size: 11px; }}
 svg rect.use {{ stroke: #dadce0; }}
 svg rect.use.W {{ fill: #fce8b2; }} svg rect.use.R {{ fill: #d2e3fc; }} svg rect.use.WR {{ fill: #f6aea9; }}
+svg rect.use.A, svg rect.use.WA, svg rect.use.RA, svg rect.use.WRA {{ fill: #e6d6f8; }}
 svg .flight line {{ stroke: #e37400; stroke-width: 3; }}
 #details {{ white-space: pre-wrap; background: #f8f9fa; border: 1px solid #dadce0; padding: 8px; min-height: 2em; }}
 li.finding.error {{ color: #d93025; }} li.finding.warning {{ color: #b06000; }}

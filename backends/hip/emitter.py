@@ -47,7 +47,7 @@ from ir.expr import (
 from ir.names import IDENTIFIER
 from ir.plan import plan
 from ir.resources import dynamic_shared_memory
-from ir.semantics import Semantics, b_shape, group_member, missing_index, spurious_index
+from ir.semantics import Semantics, b_shape, group_member, has_semantics, missing_index, spurious_index
 from ir.targets import Target, get_target
 from ir.validate import validate
 
@@ -251,11 +251,14 @@ class _Emitter:
     # -- expressions -----------------------------------------------------------------------------
     def _cpp(self, expr: Expr) -> str:
         """C++ of a schedule expression: constants folded, warp-grid coordinates by their names."""
-        return to_cpp(self._named(simplify(expr)), self.cpp_names)
+        return to_cpp(simplify(self._named(expr)), self.cpp_names)
 
     def _named(self, expr: Expr) -> Expr:
+        """``expr`` with each subexpression that folds to a named one (a warp-grid coordinate, a
+        role's warp index) replaced by its name; names first, so folding cannot split them."""
+        folded = simplify(expr)
         for grid_expr, name in self.grid_names:
-            if expr == grid_expr:
+            if folded == grid_expr:
                 self.used_grid_names.add(name)
                 return Var(name=name)
         if isinstance(expr, Arith):
@@ -741,9 +744,9 @@ class _Emitter:
             # The kernel's stage buffer types: on AMD the runtime turns "P loads" into vmcnt
             # instructions with the fewest instructions one of them issues per load.
             stages = sorted(
-                {f"tg::stage<st_bf<{s.rows}, {s.cols}>, {s.group_size}>" for s in self.kernel.stages}
+                {f"tg::stage<{self._shared_type(s.name, s.rows, s.cols)}, {s.group_size}>" for s in self.kernel.stages}
                 | {
-                    f"tg::lds_load<{'st_bf' if t.dtype == 'bf16' else 'st_fl'}<{t.rows}, {t.cols}>, {g.group_size}>"
+                    f"tg::lds_load<{self._shared_type(t.name, t.rows, t.cols, t.dtype)}, {g.group_size}>"
                     for g in m.walk(self.kernel.body)
                     if isinstance(g, m.GroupLoad) and g.is_async
                     for t in (self.kernel.shared_tile(g.dst.tile),)
@@ -994,7 +997,8 @@ def _schedule_names(kernel: m.Kernel) -> set[str]:
 
 def _grid_names(kernel: m.Kernel) -> list[tuple[Expr, str]]:
     """(expression, C++ name) of every warp-grid coordinate: ``warp_row`` / ``warp_col`` as
-    ``warp_grid`` handed them out; a later, different grid gets its role's name as a suffix."""
+    ``warp_grid`` handed them out; a later, different grid gets its role's name as a suffix. Then
+    each role's local warp index, ``<role>_warp``."""
     names: list[tuple[Expr, str]] = []
     taken = _schedule_names(kernel)
     for index, grid in enumerate(kernel.warp_grids):
@@ -1007,6 +1011,14 @@ def _grid_names(kernel: m.Kernel) -> list[tuple[Expr, str]]:
             if name in taken or any(name == known for _, known in names):
                 continue
             names.append((folded, name))
+    # A role's own warp index (`role.warp`, counted from the role's first warp), where the schedule
+    # uses it without a grid: `consumers_warp`, as the user's `local_warp_id`.
+    for role in kernel.roles:
+        local = simplify(Var(name=WARP) - role.first)
+        name = f"{role.name}_warp"
+        if role.first == 0 or name in taken or any(local == known for known, _ in names):
+            continue
+        names.append((local, name))
     return names
 
 
@@ -1042,22 +1054,33 @@ class _Dims:
             entry[0].add(row)
             entry[1].add(col)
 
+        operand_axes["C"] = ("M", "N")
+        semantics = Semantics(kernel)
         for op in m.walk(kernel.body):
-            if isinstance(op, m.Mma):
+            if isinstance(op, (m.Mma, m.Wgmma)):
                 mark(op.a.tile, "M", "K")
                 mark(op.b.tile, *(("K", "N") if op.variant == "AB" else ("N", "K")))
-                mark(op.c.tile, "M", "N")
                 mark(op.d.tile, "M", "N")
-            elif isinstance(op, m.GroupLoad):
-                mark(op.dst.tile, *operand_axes[op.src])
-            elif isinstance(op, m.StageLoad):
-                mark(op.dst, *operand_axes[op.src])
-            elif isinstance(op, m.StageStore):
+                if isinstance(op, m.Mma):
+                    mark(op.c.tile, "M", "N")
+                continue
+            if isinstance(op, m.StageStore):
                 same.append((op.dst.tile, op.src))
             elif isinstance(op, m.Copy):
                 same.append((op.dst.tile, op.src.tile))
-            elif isinstance(op, (m.GroupStore, m.Store)):
-                mark(op.src.tile, "M", "N")
+            if not has_semantics(type(op)):
+                continue
+            effects = semantics.of(op)
+            if effects.global_use is None:
+                continue
+            # the tile that moves to or from A, B or C runs along that matrix's axes
+            axes_of = operand_axes[effects.global_use.matrix]
+            for use in (*effects.shared, *effects.async_shared):
+                mark(use.ref.tile, *axes_of)
+            for name in (*effects.stage_reads, *effects.stage_writes):
+                mark(name, *axes_of)
+            for ref in (*effects.reads, *effects.writes):
+                mark(ref.tile, *axes_of)
         for _ in range(2):
             for a, b in same:
                 for x, y in ((a, b), (b, a)):

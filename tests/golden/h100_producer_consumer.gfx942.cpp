@@ -99,7 +99,7 @@ void h100_producer_consumer_kernel(const h100_producer_consumer_globals g) {
             }
 
             // Wait until every asynchronous load this wave issued has landed (examples/h100_producer_consumer.py:51)
-            tg::async_wait<0, tg::lds_load<st_bf<128, 32>, 4>, tg::lds_load<st_bf<32, 128>, 4>>();
+            tg::async_wait<0, tg::lds_load<st_bf<BLOCK_M, K_STEP>, 4>, tg::lds_load<st_bf<K_STEP, BLOCK_N>, 4>>();
 
             // Block barrier in divergent code: waves match barriers by count (examples/h100_producer_consumer.py:52)
             tg::barrier();
@@ -113,10 +113,10 @@ void h100_producer_consumer_kernel(const h100_producer_consumer_globals g) {
                     G4::load_async(Bs[(k + 1) % 2], g.b, {0, 0, k + 1, block_col});
 
                     // Wait until every asynchronous load this wave issued has landed: step kt + 1 has landed; later ones may be in flight (examples/h100_producer_consumer.py:58)
-                    tg::async_wait<0, tg::lds_load<st_bf<128, 32>, 4>, tg::lds_load<st_bf<32, 128>, 4>>();
+                    tg::async_wait<0, tg::lds_load<st_bf<BLOCK_M, K_STEP>, 4>, tg::lds_load<st_bf<K_STEP, BLOCK_N>, 4>>();
                 } else {
                     // Wait until every asynchronous load this wave issued has landed (examples/h100_producer_consumer.py:60)
-                    tg::async_wait<0, tg::lds_load<st_bf<128, 32>, 4>, tg::lds_load<st_bf<32, 128>, 4>>();
+                    tg::async_wait<0, tg::lds_load<st_bf<BLOCK_M, K_STEP>, 4>, tg::lds_load<st_bf<K_STEP, BLOCK_N>, 4>>();
                 }
 
                 // Block barrier in divergent code: waves match barriers by count (examples/h100_producer_consumer.py:61)

@@ -95,7 +95,7 @@ void h100_producer_consumer_kernel(const h100_producer_consumer_globals g) {
             }
 
             // Wait until every asynchronous load this wave issued has landed (examples/h100_producer_consumer.py:51)
-            tg::async_wait<0, tg::lds_load<st_bf<128, 64>, 4>, tg::lds_load<st_bf<64, 256>, 4>>();
+            tg::async_wait<0, tg::lds_load<st_bf<BLOCK_M, K_STEP>, 4>, tg::lds_load<st_bf<K_STEP, BLOCK_N>, 4>>();
 
             // Block barrier in divergent code: waves match barriers by count (examples/h100_producer_consumer.py:52)
             tg::barrier();
@@ -109,10 +109,10 @@ void h100_producer_consumer_kernel(const h100_producer_consumer_globals g) {
                     G4::load_async(Bs[(k + 2) % 3], g.b, {0, 0, k + 2, block_col});
 
                     // Wait until this wave's asynchronous loads have landed, all but the newest 1: step kt + 1 has landed; later ones may be in flight (examples/h100_producer_consumer.py:58)
-                    tg::async_wait<1, tg::lds_load<st_bf<128, 64>, 4>, tg::lds_load<st_bf<64, 256>, 4>>();
+                    tg::async_wait<1, tg::lds_load<st_bf<BLOCK_M, K_STEP>, 4>, tg::lds_load<st_bf<K_STEP, BLOCK_N>, 4>>();
                 } else {
                     // Wait until every asynchronous load this wave issued has landed (examples/h100_producer_consumer.py:60)
-                    tg::async_wait<0, tg::lds_load<st_bf<128, 64>, 4>, tg::lds_load<st_bf<64, 256>, 4>>();
+                    tg::async_wait<0, tg::lds_load<st_bf<BLOCK_M, K_STEP>, 4>, tg::lds_load<st_bf<K_STEP, BLOCK_N>, 4>>();
                 }
 
                 // Block barrier in divergent code: waves match barriers by count (examples/h100_producer_consumer.py:61)

@@ -189,13 +189,13 @@ void hipkittens_8wave_kernel(const hipkittens_8wave_globals g) {
 
         // Scheduling `next tile -> LDS`, closed by a barrier and a scheduling fence the compiler moves nothing across (examples/hipkittens_8wave.py:74)
         // Wait until this wave's asynchronous loads have landed, all but the newest 1: A has landed; B may still be in flight (examples/hipkittens_8wave.py:76)
-        tg::async_wait<1, tg::stage<st_bf<256, 64>, 8>>();
+        tg::async_wait<1, tg::stage<st_bf<BLOCK_M, K_STEP>, 8>, tg::stage<st_bf<BLOCK_N, K_STEP>, 8>>();
 
         // Staged registers -> shared: a_next -> As (examples/hipkittens_8wave.py:77)
         tg::stage_store<8>(As, a_next);
 
         // Wait until every asynchronous load this wave issued has landed (examples/hipkittens_8wave.py:78)
-        tg::async_wait<0, tg::stage<st_bf<256, 64>, 8>>();
+        tg::async_wait<0, tg::stage<st_bf<BLOCK_M, K_STEP>, 8>, tg::stage<st_bf<BLOCK_N, K_STEP>, 8>>();
 
         // Staged registers -> shared: b_next -> Bs (examples/hipkittens_8wave.py:79)
         tg::stage_store<8>(Bs, b_next);

@@ -19,6 +19,11 @@ constexpr int K_STEP = 64;
 constexpr int NUM_WARPS = 12;
 constexpr int NUM_THREADS = NUM_WARPS * kittens::WARP_THREADS;
 
+// Tile shapes below the block: per-wave register tiles and shared slices
+constexpr int SHARED_M = BLOCK_M / 2;
+constexpr int SHARED_N = BLOCK_N / 2;
+constexpr int REG_M = BLOCK_M / 8;
+
 // Block order: persistent blocks stride over the tiles in grouped order, bands of 8 tile rows
 constexpr int PERSISTENT_BLOCKS = 132;
 constexpr int GROUP_M = 8;
@@ -64,8 +69,9 @@ void hopper_tma_wgmma_kernel(const __grid_constant__ hopper_tma_wgmma_globals g)
     }
     __syncthreads();  // every wave sees the initialised barriers
 
-    // Which wave this is, and the problem's K steps (K = g.a.cols())
+    // Which wave this is, where it sits in its warp grid (), and the problem's K steps (K = g.a.cols())
     const int warp_id = kittens::warpid();
+    const int consumer_warp = warp_id - 4;
     const int num_k_tiles = g.a.cols() / K_STEP;
 
     // Roles `producer`, `consumer`: one if / else chain, so each role's register budget applies to its own code
@@ -109,7 +115,7 @@ void hopper_tma_wgmma_kernel(const __grid_constant__ hopper_tma_wgmma_globals g)
         tg::set_max_registers<232>();
 
         // Register tiles of role `consumer` (examples/hopper_tma_wgmma.py:42)
-        rt_fl<16, BLOCK_N, ducks::rt_layout::col> C_accum;
+        rt_fl<REG_M, BLOCK_N, ducks::rt_layout::col> C_accum;
 
         // Output tile: persistent blocks stride over the tiles in grouped order, bands of 8 tile rows (examples/hopper_tma_wgmma.py:43)
         const int tile_rows = g.c.rows() / BLOCK_M;
@@ -133,7 +139,7 @@ void hopper_tma_wgmma_kernel(const __grid_constant__ hopper_tma_wgmma_globals g)
                 tg::wait(full[(k_done + k) % 4], (k_done + k) / 4 % 2);
 
                 // wgmma, asynchronous until a wgmma wait: C_accum += As @ Bs (examples/hopper_tma_wgmma.py:48)
-                tg::wgmma::mma_AB(C_accum, As[(k_done + k) % 4], (warp_id - 4) / 4, Bs[(k_done + k) % 4]);
+                tg::wgmma::mma_AB(C_accum, As[(k_done + k) % 4], consumer_warp / 4, Bs[(k_done + k) % 4]);
 
                 // Wait until at most 0 of this wave's wgmma groups are in flight (examples/hopper_tma_wgmma.py:49)
                 tg::wgmma::wait<0>(C_accum);
@@ -143,7 +149,7 @@ void hopper_tma_wgmma_kernel(const __grid_constant__ hopper_tma_wgmma_globals g)
             }
 
             // Epilogue, registers -> shared -> TMA store: C = alpha * C_accum via Cs + beta * C (beta == 0: the warpgroup does not wait for the store; else direct stores) (examples/hopper_tma_wgmma.py:51)
-            tg::tma::store_accumulators(g.tma_Cs, Cs[(warp_id - 4) / 4], C_accum, g.c, block_row * 2 + (warp_id - 4) / 4, block_col, g.alpha, g.beta);
+            tg::tma::store_accumulators(g.tma_Cs, Cs[consumer_warp / 4], C_accum, g.c, block_row * 2 + consumer_warp / 4, block_col, g.alpha, g.beta);
         }
 
         // The TMA stores this warpgroup issued complete before the block ends

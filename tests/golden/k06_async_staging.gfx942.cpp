@@ -125,7 +125,7 @@ void async_staging_kernel(const async_staging_globals g) {
             // Only where k * 4 + s + 1 < num_k_tiles * 4 (examples/k06_async_staging.py:42)
             if (k * 4 + s + 1 < num_k_tiles * 4) {
                 // Wait until every asynchronous load this wave issued has landed (examples/k06_async_staging.py:43)
-                tg::async_wait<0, tg::stage<st_bf<128, 64>, 8>>();
+                tg::async_wait<0, tg::stage<st_bf<BLOCK_M, SHARED_SLICE>, 8>, tg::stage<st_bf<BLOCK_N, SHARED_SLICE>, 8>>();
 
                 // Staged registers -> shared: a_next -> As, b_next -> Bs (examples/k06_async_staging.py:44-45)
                 tg::stage_store<8>(As, a_next);
