@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The GPU machine's check, in two phases that each fit one 10-minute device call:
+# The GPU machine's check, in three phases that each fit one 10-minute device call:
 #   bash scripts/device_check.sh correct   # launcher smoke test and build times, every `gpu` test,
-#                                          # accepted mutants against torch, compute-sanitizer
+#                                          # accepted mutants against torch
+#   bash scripts/device_check.sh sanitize  # compute-sanitizer memcheck, racecheck, synccheck
 #   bash scripts/device_check.sh speed     # benchmarks/gemm.py beside torch.matmul, tilegen tune
 # Logs and a summary go to $OUT when it is set (else /tmp/tilegen-device-check). Each step has its
 # own time limit, so a slow step is reported as timed out and the rest still runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PHASE=${1:?usage: device_check.sh correct|speed}
+PHASE=${1:?usage: device_check.sh correct|sanitize|speed}
 LOGS=${OUT:-/tmp/tilegen-device-check}
 mkdir -p "$LOGS"
 export PATH="/usr/local/cuda/bin:$PATH" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
@@ -45,34 +46,6 @@ if [ "$PHASE" = correct ]; then
     wait "$MUTANTS"
     say "gpu_mutants exit $?: $(grep -E 'drawn|ran on the GPU' "$LOGS/mutants.txt" | tr '\n' ' ')"
 
-    say "compute-sanitizer memcheck, racecheck, synccheck on one small call of the Hopper example and k01"
-    cat >/tmp/tg_one_call.py <<'EOF'
-import sys
-import torch
-from tilegen.bench import TOLERANCE, gemm_operands
-from tilegen.callable import reference_gemm, relative_error
-from tilegen.compiler import compile
-from tilegen.schedule import load_schedule
-kernel = load_schedule(sys.argv[1], [], "sm_90a")
-fn = compile(kernel, "sm_90a")
-worst = 0.0
-for (m, n, k), beta in (((256, 512, 192), 0.0), ((300, 520, 100), 0.5)):
-    a, b, c = gemm_operands(kernel, m, n, k, device="cuda", seed=0)
-    out = fn(a, b, c, beta=beta)
-    torch.cuda.synchronize()
-    worst = max(worst, relative_error(out, reference_gemm(kernel.globals.b_layout, a, b, c, beta=beta)))
-print(f"{kernel.name}: worst relative error {worst:.2e}")
-sys.exit(0 if worst < TOLERANCE[kernel.globals.c_dtype] else 3)
-EOF
-    for example in hopper_tma_wgmma k01_baseline_4wave; do
-        for tool in memcheck racecheck synccheck; do
-            timeout 90 compute-sanitizer --tool $tool python3 /tmp/tg_one_call.py "examples/$example.py" \
-                >"$LOGS/sanitizer_${tool}_$example.log" 2>&1
-            rc=$?
-            say "$tool $example exit $rc: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|SYNCCHECK SUMMARY|worst relative' \
-                "$LOGS/sanitizer_${tool}_$example.log" | tr '\n' ' ')"
-        done
-    done
 elif [ "$PHASE" = speed ]; then
     say "benchmarks/gemm.py: the Hopper example, bf16 and f32 C, three sizes"
     for c in bf16 f32; do
@@ -92,8 +65,40 @@ elif [ "$PHASE" = speed ]; then
         >"$LOGS/tune.txt" 2>"$LOGS/tune_progress.txt"
     say "tune exit $?"
     cat "$LOGS"/bench_hopper_*.md "$LOGS/bench_others.md" "$LOGS/tune.txt" >>"$LOGS/summary_$PHASE.txt"
+elif [ "$PHASE" = sanitize ]; then
+    say "compute-sanitizer memcheck, racecheck, synccheck on two small calls of every example (sm_90a)"
+    cat >/tmp/tg_one_call.py <<'EOF'
+import sys
+import torch
+from tilegen.bench import TOLERANCE, gemm_operands
+from tilegen.callable import reference_gemm, relative_error
+from tilegen.compiler import compile
+from tilegen.schedule import load_schedule
+kernel = load_schedule(sys.argv[1], [], "sm_90a")
+fn = compile(kernel, "sm_90a")
+launch, worst = kernel.launch, 0.0
+# 2 x 2 and 4 x 3 output tiles; beta 0 and 0.5 (the Hopper example's TMA-store and direct epilogues)
+for (m, n, k), beta in (((2 * launch.block_m, 2 * launch.block_n, 3 * launch.k_step), 0.0),
+                        ((4 * launch.block_m, 3 * launch.block_n, 5 * launch.k_step), 0.5)):
+    a, b, c = gemm_operands(kernel, m, n, k, device="cuda", seed=0)
+    expected = reference_gemm(kernel.globals.b_layout, a, b, c, beta=beta)  # before the call writes c
+    out = fn(a, b, c, beta=beta)
+    torch.cuda.synchronize()
+    worst = max(worst, relative_error(out, expected))
+print(f"{kernel.name}: worst relative error {worst:.2e}")
+sys.exit(0 if worst < TOLERANCE[kernel.globals.c_dtype] else 3)
+EOF
+    # every example x tool, six at a time (a sanitizer run is mostly CPU)
+    printf '%s\n' '#!/usr/bin/env bash' \
+        'log="$3/sanitizer_$1_$2.log"' \
+        'timeout 150 compute-sanitizer --tool "$1" python3 /tmp/tg_one_call.py "examples/$2.py" >"$log" 2>&1' \
+        'echo "$1 $2 exit $?: $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|worst relative|not valid" "$log" | tr "\n" " ")"' \
+        >/tmp/tg_sanitize_one.sh
+    for example in examples/*.py; do
+        for tool in memcheck racecheck synccheck; do echo "$tool $(basename "$example" .py) $LOGS"; done
+    done | xargs -P 6 -L 1 bash /tmp/tg_sanitize_one.sh | sort | tee -a "$LOGS/summary_$PHASE.txt"
 else
-    echo "usage: device_check.sh correct|speed" >&2
+    echo "usage: device_check.sh correct|speed|sanitize" >&2
     exit 2
 fi
 say "done"
