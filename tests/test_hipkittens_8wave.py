@@ -211,8 +211,9 @@ def test_amd_code_has_priorities_and_fenced_cluster_barriers() -> None:
     loop = source.split("for (int k = 0; k < num_k_tiles - 1; ++k) {", 1)[1].split("\n    }\n", 1)[0]
     assert loop.count("tg::cluster_barrier();") == 8
     assert loop.count("tg::set_priority<1>();") == 4 and loop.count("tg::set_priority<0>();") == 4
-    stage = "tg::stage<st_bf<256, 64>, 8>"  # the runtime counts P loads in this stage's instructions
-    assert loop.count(f"tg::async_wait<1, {stage}>();") == 1 and loop.count(f"tg::async_wait<0, {stage}>();") == 1
+    # the runtime counts P pending stage loads in these stages' instructions
+    stages = "tg::stage<st_bf<BLOCK_M, K_STEP>, 8>, tg::stage<st_bf<BLOCK_N, K_STEP>, 8>"
+    assert loop.count(f"tg::async_wait<1, {stages}>();") == 1 and loop.count(f"tg::async_wait<0, {stages}>();") == 1
     assert "__launch_bounds__(NUM_THREADS, 2)" in source
     assert "XCD_CHUNK = 16" in source and "GROUP_M = 4" in source
 

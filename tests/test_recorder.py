@@ -209,7 +209,7 @@ def test_corrupted_emitted_code_is_caught(
 HOPPER_CORRUPTIONS: list[tuple[str, Callable[[str], str], str]] = [
     ("mbarrier parity", _sub(r"\+ 1\) % 2\)", ") % 2)"), "where the schedule has"),
     ("expected transaction bytes", _sub(r"(arrive_expect_tx\([^;]*, )(\d+)\)", r"\g<1>1024)"), "`1024` where"),
-    ("wgmma A slice", _sub(r"\(warp_id - 4\) / 4", "0"), "`0` where the schedule has `1`"),
+    ("wgmma A slice", _sub(r"(mma_AB\([^,]*, [^,]*, )consumer_warp / 4", r"\g<1>0"), "`0` where the schedule has `1`"),
     ("mbarrier arrival count", _sub(r"(tg::init\(empty\[i\], )(\d+)\)", r"\g<1>1)"), "initialised for 1 arrivals"),
     ("tensor map of the other operand", _sub(r"g\.tma_Bs, full", "g.tma_As, full"), "`A` where the schedule has `B`"),
     ("missing wgmma wait", _sub(r"tg::wgmma::wait<0>\([^;]*\);", ""), "where the schedule has `wgmma_wait`"),

@@ -454,6 +454,11 @@ struct tma_tile_bf : tilegen_record::shared_base {
     tma_tile_bf() { dtype = "bf16/tma", rows = R, cols = C; }  // the 128-byte swizzled TMA / wgmma layout
 };
 
+template <int R, int C>
+struct tma_tile_fl : tilegen_record::shared_base {
+    tma_tile_fl() { dtype = "f32/tma", rows = R, cols = C; }  // an f32 C staging tile for TMA stores
+};
+
 struct mbarrier : tilegen_record::shared_base {
     mbarrier() { dtype = "mbarrier"; }
 };
